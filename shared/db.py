@@ -1,0 +1,274 @@
+"""PostgreSQL over psycopg2: a bounded green pool and a unit of work.
+
+psycopg2 is green under eventlet's monkey patching (eventlet installs a wait callback); `Pool`
+checks that at start so a blocking driver is never used by accident. The pool never fails silently
+when exhausted: a caller waits up to `acquire_timeout` and then gets `ServiceUnavailable`.
+
+No nameko here: the service's `Database` dependency provider (shared.dependencies) wraps this.
+"""
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+import psycopg2.pool
+
+from shared import config, context, metrics
+from shared.errors import IdempotencyKeyReused, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+psycopg2.extras.register_uuid()
+
+TRANSIENT_ERRORS = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    psycopg2.errors.SerializationFailure,
+    psycopg2.errors.DeadlockDetected,
+    psycopg2.errors.LockNotAvailable,
+)
+
+
+def json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(value):
+    return json.dumps(value, default=json_default, sort_keys=True, separators=(",", ":"))
+
+
+def connection_settings(dbname=None):
+    """Connection keywords from config (DB.* in config.yaml, else DB_* environment variables)."""
+    return {
+        "host": config.get("DB.HOST", "127.0.0.1"),
+        "port": int(config.get("DB.PORT", 5432)),
+        "user": config.get("DB.USER", "postgres"),
+        "password": config.get("DB.PASSWORD", "", required=False) or None,
+        "dbname": dbname or config.get("DB.NAME"),
+        "connect_timeout": int(config.get("DB.CONNECT_TIMEOUT", 5)),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "options": "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}".format(
+            int(config.get("DB.STATEMENT_TIMEOUT_MS", 15000)),
+            int(config.get("DB.LOCK_TIMEOUT_MS", 10000)),
+            int(config.get("DB.IDLE_TX_TIMEOUT_MS", 60000)),
+        ),
+    }
+
+
+def is_green():
+    return psycopg2.extensions.get_wait_callback() is not None
+
+
+class Pool:
+    """A fixed-size pool guarded by a semaphore, so exhaustion waits (bounded) instead of raising."""
+
+    def __init__(self, service, size, acquire_timeout=5.0, **connect_kwargs):
+        self.service = service
+        self.size = size
+        self.acquire_timeout = acquire_timeout
+        self.connect_kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
+        self.connect_kwargs.setdefault("application_name", service)
+        self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, **self.connect_kwargs)
+        self._slots = threading.BoundedSemaphore(size)
+        self._in_use = 0
+        metrics.DB_POOL_MAX.labels(service).set(size)
+
+    @contextmanager
+    def connection(self):
+        started = time.perf_counter()
+        if not self._slots.acquire(timeout=self.acquire_timeout):
+            metrics.DB_POOL_TIMEOUTS.labels(self.service).inc()
+            raise ServiceUnavailable(
+                f"no database connection free within {self.acquire_timeout}s", code="DB_POOL_EXHAUSTED"
+            )
+        metrics.DB_POOL_WAIT.labels(self.service).observe(time.perf_counter() - started)
+        conn = None
+        broken = False
+        try:
+            conn = self._pool.getconn()
+            self._in_use += 1
+            metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
+            yield conn
+        except TRANSIENT_ERRORS[:2]:
+            broken = True
+            raise
+        finally:
+            if conn is not None:
+                self._in_use -= 1
+                metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
+                close = broken or conn.closed
+                if not close and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                    try:
+                        conn.rollback()
+                    except psycopg2.Error:
+                        close = True
+                self._pool.putconn(conn, close=bool(close))
+            self._slots.release()
+
+    @contextmanager
+    def transaction(self, correlation_id=None):
+        """A unit of work: commits when the block ends, rolls back on any exception."""
+        with self.connection() as conn:
+            uow = UnitOfWork(conn, self.service, correlation_id)
+            try:
+                yield uow
+                conn.commit()
+            except BaseException:
+                try:
+                    conn.rollback()
+                except psycopg2.Error:
+                    pass
+                raise
+        for hook in uow.after_commit:
+            hook()
+
+    def ping(self):
+        with self.connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            conn.rollback()
+
+    def close(self):
+        self._pool.closeall()
+
+
+class UnitOfWork:
+    """One database transaction, with the kit's tables (outbox, inbox, idempotency, numbers)."""
+
+    def __init__(self, conn, service, correlation_id=None):
+        self.conn = conn
+        self.service = service
+        self.correlation_id = correlation_id or context.get_correlation_id() or context.new_id()
+        self.causation_id = None
+        self.cursor = conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
+        self.after_commit = []
+        self.events = []
+        self._command = None
+
+    # -- plain SQL -----------------------------------------------------------------------------
+    def execute(self, sql, params=None):
+        self.cursor.execute(sql, params)
+        return self.cursor
+
+    def one(self, sql, params=None):
+        self.cursor.execute(sql, params)
+        return self.cursor.fetchone()
+
+    def all(self, sql, params=None):
+        self.cursor.execute(sql, params)
+        return self.cursor.fetchall()
+
+    def scalar(self, sql, params=None):
+        row = self.one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    @contextmanager
+    def savepoint(self, name="sp"):
+        self.cursor.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+        else:
+            self.cursor.execute(f"RELEASE SAVEPOINT {name}")
+
+    # -- outbox --------------------------------------------------------------------------------
+    def publish(self, event_type, data, version=1):
+        """Record an event in the outbox, in this transaction; the relay publishes it after commit."""
+        from shared.envelope import build
+
+        envelope = build(
+            event_type, data, source=self.service, version=version,
+            correlation_id=self.correlation_id, causation_id=self.causation_id,
+        )
+        self.execute(
+            "INSERT INTO outbox (event_id, event_type, payload, headers) VALUES (%s, %s, %s, %s)",
+            (envelope["event_id"], event_type, dumps(envelope),
+             dumps({"nameko.correlation_id": self.correlation_id})),
+        )
+        self.events.append(envelope)
+        return envelope
+
+    # -- inbox ---------------------------------------------------------------------------------
+    def claim_event(self, handler, envelope):
+        """True the first time `handler` sees this event; False for a duplicate delivery."""
+        row = self.one(
+            "INSERT INTO inbox (handler, event_id, event_type) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            (handler, envelope["event_id"], envelope.get("event_type")),
+        )
+        self.causation_id = envelope["event_id"]
+        return row is not None
+
+    # -- idempotent commands ------------------------------------------------------------------
+    def begin_command(self, command, request_id, request):
+        """Start an idempotent command. Returns the stored answer of an earlier identical call,
+        or None when this call is the first (then `finish_command` must store the answer).
+
+        A concurrent duplicate waits on the first one's row lock and then sees its answer.
+        """
+        digest = hashlib.sha256(dumps(request).encode()).hexdigest()
+        inserted = self.one(
+            "INSERT INTO idempotency_keys (command, request_id, request_hash) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING request_id",
+            (command, str(request_id), digest),
+        )
+        if inserted is not None:
+            self._command = (command, str(request_id))
+            return None
+        row = self.one(
+            "SELECT request_hash, response FROM idempotency_keys WHERE command = %s AND request_id = %s",
+            (command, str(request_id)),
+        )
+        if row["request_hash"] != digest:
+            raise IdempotencyKeyReused(
+                f"request_id {request_id} was already used for a different {command} request",
+                errors={"request_id": ["already used with a different request"]},
+            )
+        return Replay(row["response"])
+
+    def finish_command(self, response):
+        command, request_id = self._command
+        self.execute(
+            "UPDATE idempotency_keys SET response = %s WHERE command = %s AND request_id = %s",
+            (dumps(response), command, request_id),
+        )
+        self._command = None
+        return response
+
+    # -- document numbers ----------------------------------------------------------------------
+    def next_number(self, prefix, year, width=6):
+        """Gap-free per-year number (`SO-2026-000123`): the counter row is locked until commit,
+        so a rolled-back transaction gives its number back."""
+        value = self.scalar(
+            "INSERT INTO document_sequences (prefix, year, last_value) VALUES (%s, %s, 1) "
+            "ON CONFLICT (prefix, year) DO UPDATE SET last_value = document_sequences.last_value + 1 "
+            "RETURNING last_value",
+            (prefix, year),
+        )
+        return f"{prefix}-{year}-{value:0{width}d}"
+
+
+class Replay:
+    """The stored answer of an idempotent command called again."""
+
+    def __init__(self, response):
+        self.response = response

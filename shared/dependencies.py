@@ -1,0 +1,150 @@
+"""nameko dependency providers of the kit: the database (with its outbox relay) and the
+instrumentation every entrypoint gets (metrics, JSON log line, correlation id)."""
+import logging
+import time
+import weakref
+
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from shared import config, context, db, metrics
+from shared.errors import SalesError
+from shared.outbox import Relay, event_exchange
+
+log = logging.getLogger(__name__)
+
+
+def entrypoint_type(entrypoint):
+    name = type(entrypoint).__name__.lower()
+    for kind in ("rpc", "event", "http", "timer", "consumer"):
+        if kind in name:
+            return kind
+    return name
+
+
+class Database(DependencyProvider):
+    """`self.db.transaction()` gives a unit of work; the outbox relay runs beside it.
+
+    Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
+    POLL_INTERVAL,START_DELAY,BATCH_SIZE}. Start-up waits (bounded) for the database.
+    """
+
+    def __init__(self, relay=True):
+        self.relay_enabled = relay
+        self.pool = None
+        self.relay = None
+
+    def setup(self):
+        service = self.container.service_name
+        context.set_service(service)
+        if not db.is_green():
+            raise RuntimeError("psycopg2 has no wait callback: run under eventlet's monkey patching")
+        settings = db.connection_settings()
+        size = int(config.get("DB.POOL_SIZE", 10))
+        self.pool = db.Pool(
+            service, size, acquire_timeout=float(config.get("DB.ACQUIRE_TIMEOUT", 5)), **settings
+        )
+        if self.relay_enabled and config.as_bool(config.get("OUTBOX.ENABLED", True)):
+            publisher = Publisher(config.get("AMQP_URI"), use_confirms=True, declare=[event_exchange(service)])
+            self.relay = Relay(
+                self.pool, publisher, service,
+                batch_size=int(config.get("OUTBOX.BATCH_SIZE", 100)),
+                poll_interval=float(config.get("OUTBOX.POLL_INTERVAL", 1.0)),
+            )
+
+    def start(self):
+        wait = float(config.get("DB.STARTUP_WAIT", 60))
+        for attempt in Retrying(
+            stop=stop_after_delay(wait), wait=wait_exponential(multiplier=0.2, max=5),
+            retry=retry_if_exception_type(db.TRANSIENT_ERRORS + (SalesError,)), reraise=True,
+            before_sleep=lambda state: log.warning("waiting for the database: %s", state.outcome.exception()),
+        ):
+            with attempt:
+                self.pool.ping()
+        if self.relay is not None:
+            delay = float(config.get("OUTBOX.START_DELAY", 0))
+            self.container.spawn_managed_thread(lambda: self.relay.run(start_delay=delay), identifier="outbox-relay")
+
+    def stop(self):
+        if self.relay is not None:
+            self.relay.stop()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return DatabaseAccess(self, context.ensure_correlation_id(worker_ctx))
+
+
+class DatabaseAccess:
+    def __init__(self, provider, correlation_id):
+        self._provider = provider
+        self.correlation_id = correlation_id
+
+    @property
+    def pool(self):
+        return self._provider.pool
+
+    def transaction(self):
+        tx = self._provider.pool.transaction(self.correlation_id)
+        return _WakingTransaction(tx, self._provider.relay)
+
+    def ping(self):
+        self._provider.pool.ping()
+
+
+class _WakingTransaction:
+    """Wraps the pool's transaction so a commit that wrote events wakes the relay at once."""
+
+    def __init__(self, tx, relay):
+        self._tx = tx
+        self._relay = relay
+
+    def __enter__(self):
+        uow = self._tx.__enter__()
+        if self._relay is not None:
+            uow.after_commit.append(lambda: uow.events and self._relay.wake())
+        return uow
+
+    def __exit__(self, *exc):
+        return self._tx.__exit__(*exc)
+
+
+class Instrumentation(DependencyProvider):
+    """Metrics and a JSON log line for every entrypoint; sets the correlation id for logs."""
+
+    def setup(self):
+        self.service = self.container.service_name
+        context.set_service(self.service)
+        self._started = weakref.WeakKeyDictionary()
+
+    def get_dependency(self, worker_ctx):
+        context.ensure_correlation_id(worker_ctx)
+        return None
+
+    def worker_setup(self, worker_ctx):
+        context.set_correlation_id(context.ensure_correlation_id(worker_ctx))
+        self._started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = self._started.pop(worker_ctx, None)
+        if started is None:
+            return
+        elapsed = time.perf_counter() - started
+        kind = entrypoint_type(worker_ctx.entrypoint)
+        method = worker_ctx.entrypoint.method_name
+        if exc_info is None:
+            outcome = "success"
+        elif isinstance(exc_info[1], SalesError) and exc_info[1].status < 500:
+            outcome = "rejected"
+        else:
+            outcome = "error"
+        metrics.ENTRYPOINT_REQUESTS.labels(self.service, kind, method, outcome).inc()
+        metrics.ENTRYPOINT_DURATION.labels(self.service, kind, method, outcome).observe(elapsed)
+        if kind != "http" or method not in ("metrics", "health", "ready"):
+            extra = {"entrypoint": kind, "method": method, "outcome": outcome,
+                     "duration_ms": round(elapsed * 1000, 2)}
+            if exc_info is not None:
+                extra["error"] = str(exc_info[1])
+            log.log(logging.WARNING if outcome == "error" else logging.INFO, "%s %s", kind, method, extra=extra)

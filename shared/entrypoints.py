@@ -1,0 +1,170 @@
+"""Entrypoints of the kit: `rpc` and `event_handler`, on quorum queues when configured.
+
+nameko's own `rpc` and `event_handler` declare classic queues and take no queue arguments; these
+thin subclasses add them (QUORUM_QUEUES: true → `x-queue-type: quorum`, a delivery limit and a
+dead-letter exchange for messages that keep failing). A queue's type cannot change once declared:
+switching an existing deployment means new queue names or draining the old ones (see README).
+
+`rpc` sends a kit error back as its registered kind (shared.errors), code and fields intact.
+
+`event_handler` makes a consumer idempotent and loss-free:
+  * the handler runs inside a unit of work that first records the event in the inbox, so a
+    duplicate delivery is skipped and the effects and the inbox row commit together;
+  * transient failures (database unavailable, deadlock, serialisation) are retried with backoff;
+  * a message that still fails is parked in `failed_messages` (metric + error log) and acked;
+  * if even parking fails the message is requeued after a pause, never acked and lost.
+Handlers are written `def on_customer_created(self, uow, event)`; the service must have a
+`Database` dependency named `db`.
+"""
+import functools
+import json
+import logging
+
+import eventlet
+from kombu import Exchange, Queue
+from nameko import config as nameko_config
+from nameko import events as nameko_events
+from nameko import rpc as nameko_rpc
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from shared import config, envelope as envelopes, metrics
+from shared.db import TRANSIENT_ERRORS, dumps
+from shared.errors import SalesError, ServiceUnavailable, transportable
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE = "sales.dlx"
+PARKED_QUEUE = "sales.parked"
+
+
+def queue_arguments(dead_letter=True):
+    if not config.as_bool(config.get("QUORUM_QUEUES", False)):
+        return {}
+    args = {"x-queue-type": "quorum"}
+    if dead_letter:
+        args["x-delivery-limit"] = int(config.get("QUEUE_DELIVERY_LIMIT", 20))
+        args["x-dead-letter-exchange"] = DEAD_LETTER_EXCHANGE
+    return args
+
+
+def dead_letter_declarations():
+    """The dead-letter exchange and the queue that keeps what it receives (declared by consumers)."""
+    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="fanout", durable=True)
+    return exchange, Queue(PARKED_QUEUE, exchange=exchange, durable=True,
+                           queue_arguments={"x-queue-type": "quorum"})
+
+
+class RpcConsumer(nameko_rpc.RpcConsumer):
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = queue_arguments(dead_letter=False)
+
+
+class Rpc(nameko_rpc.Rpc):
+    rpc_consumer = RpcConsumer()
+
+    def __init__(self, expected_exceptions=(SalesError,), **kwargs):
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        if exc_info is not None and isinstance(exc_info[1], SalesError):
+            sent = transportable(exc_info[1])
+            self.rpc_consumer.handle_result(message, result, (type(sent), sent, exc_info[2]))
+            return result, exc_info
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+rpc = Rpc.decorator
+
+
+class EventHandler(nameko_events.EventHandler):
+    """Service-pool, reliable, quorum-capable; requeues (after a pause) only if parking failed."""
+
+    def __init__(self, source_service, event_type, **kwargs):
+        kwargs.setdefault("handler_type", nameko_events.SERVICE_POOL)
+        kwargs.setdefault("reliable_delivery", True)
+        kwargs.setdefault("requeue_on_error", True)
+        super().__init__(source_service, event_type, **kwargs)
+
+    def setup(self):
+        super().setup()
+        args = queue_arguments()
+        self.queue.queue_arguments = args
+        if args.get("x-dead-letter-exchange"):
+            exchange, parked = dead_letter_declarations()
+            self._declare_dead_letter(exchange, parked)
+
+    def _declare_dead_letter(self, exchange, parked):
+        from nameko.amqp.publish import get_connection
+
+        with get_connection(config.get("AMQP_URI")) as conn:
+            channel = conn.default_channel
+            exchange(channel).declare()
+            parked(channel).declare()
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is not None and self.requeue_on_error:
+            eventlet.sleep(float(config.get("EVENT_REQUEUE_DELAY", 2.0)))
+            self.consumer.requeue_message(message)
+        else:
+            self.consumer.ack_message(message)
+
+
+def event_handler(source_service, event_type, **kwargs):
+    """Decorate `def handler(self, uow, event)` as an idempotent, retrying, parking consumer."""
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def entry(self, body):
+            return _handle(self, fn, body)
+
+        return EventHandler.decorator(source_service, event_type, **kwargs)(entry)
+
+    return decorator
+
+
+def _handle(service, fn, body):
+    handler = f"{service.name}.{fn.__name__}"
+    database = service.db
+    try:
+        event = envelopes.check(body if isinstance(body, dict) else json.loads(body))
+    except (ValueError, TypeError) as exc:
+        _park(database, handler, body, None, f"malformed event: {exc}", service.name)
+        return None
+    attempts = int(config.get("EVENT_RETRY_ATTEMPTS", 5))
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=float(config.get("EVENT_RETRY_BACKOFF", 0.2)), max=5),
+        retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,)),
+        before_sleep=lambda state: metrics.MESSAGE_RETRIES.labels(service.name, handler).inc(),
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                with database.transaction() as uow:
+                    if not uow.claim_event(handler, event):
+                        metrics.DUPLICATE_MESSAGES.labels(service.name, handler).inc()
+                        log.info("duplicate event %s skipped", event["event_id"], extra={"handler": handler})
+                        return None
+                    return fn(service, uow, event)
+    except Exception as exc:  # parked below; re-raised (→ requeue) only if parking fails
+        _park(database, handler, event, event.get("event_type"),
+              f"{type(exc).__name__}: {exc}", service.name, attempts=attempts)
+    return None
+
+
+def _park(database, handler, payload, event_type, error, service_name, attempts=1):
+    event_id = payload.get("event_id") if isinstance(payload, dict) else None
+    with database.transaction() as uow:
+        uow.execute(
+            "INSERT INTO failed_messages (handler, event_type, event_id, payload, error, attempts) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (handler, event_id) WHERE event_id IS NOT NULL DO UPDATE SET "
+            "attempts = failed_messages.attempts + EXCLUDED.attempts, error = EXCLUDED.error, "
+            "last_failed_at = now(), resolved_at = NULL",
+            (handler, event_type, event_id, dumps(payload if isinstance(payload, dict) else {"raw": str(payload)}),
+             error, attempts),
+        )
+    metrics.FAILED_MESSAGES.labels(service_name, handler, event_type or "unknown").inc()
+    log.error("event parked in failed_messages", extra={"handler": handler, "event_id": event_id, "error": error})

@@ -1,0 +1,126 @@
+"""The outbox relay: publishes committed outbox rows to the service's event exchange.
+
+Runs in every replica at once: each batch is claimed with `FOR UPDATE SKIP LOCKED`, published
+with publisher confirms, and marked sent in the same transaction. A crash after publishing and
+before the commit publishes the batch again (at-least-once; consumers' inboxes drop duplicates),
+never zero times.
+"""
+import json
+import logging
+import time
+
+import eventlet
+from eventlet.event import Event
+from kombu import Exchange
+
+from shared import metrics
+
+log = logging.getLogger(__name__)
+
+
+def event_exchange(service):
+    """nameko's exchange for `service`'s events (`<service>.events`, durable topic)."""
+    return Exchange(f"{service}.events", type="topic", durable=True, delivery_mode=2)
+
+
+class Relay:
+    def __init__(self, pool, publisher, service, batch_size=100, poll_interval=1.0,
+                 stats_interval=5.0, retention_days=7):
+        self.pool = pool
+        self.publisher = publisher
+        self.service = service
+        self.exchange = event_exchange(service)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.stats_interval = stats_interval
+        self.retention_days = retention_days
+        self._wake = Event()
+        self._running = False
+        self._last_stats = 0.0
+
+    def wake(self):
+        """Called after a commit that wrote events: publish now rather than at the next poll."""
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def stop(self):
+        self._running = False
+        self.wake()
+
+    def run(self, start_delay=0.0):
+        self._running = True
+        if start_delay:
+            eventlet.sleep(start_delay)
+        failures = 0
+        while self._running:
+            try:
+                published = self.publish_batch()
+                self.update_stats()
+                failures = 0
+            except Exception:  # keep relaying whatever happened; the rows stay pending
+                failures += 1
+                metrics.OUTBOX_PUBLISH_ERRORS.labels(self.service).inc()
+                log.exception("outbox relay batch failed (attempt %s)", failures)
+                eventlet.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            if published >= self.batch_size:
+                continue
+            with eventlet.Timeout(self.poll_interval, False):
+                self._wake.wait()
+            if self._wake.ready():
+                self._wake.reset()
+
+    def publish_batch(self):
+        with self.pool.connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT id, event_type, payload, headers FROM outbox WHERE published_at IS NULL "
+                    "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (self.batch_size,),
+                )
+                rows = cur.fetchall()
+                if not rows:
+                    conn.rollback()
+                    return 0
+                for _id, event_type, payload, headers in rows:
+                    self.publisher.publish(
+                        payload,
+                        exchange=self.exchange,
+                        routing_key=event_type,
+                        extra_headers=headers or {},
+                        message_id=payload.get("event_id"),
+                    )
+                cur.execute(
+                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)",
+                    ([row[0] for row in rows],),
+                )
+            conn.commit()
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        log.debug("published %s event(s)", len(rows))
+        return len(rows)
+
+    def update_stats(self, force=False):
+        now = time.monotonic()
+        if not force and now - self._last_stats < self.stats_interval:
+            return
+        self._last_stats = now
+        with self.pool.connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                    "FROM outbox WHERE published_at IS NULL"
+                )
+                backlog, age = cur.fetchone()
+                # published rows are kept a while for audit, then dropped (any replica may do it)
+                cur.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
+                    "make_interval(days => %s) LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+                    (self.retention_days,),
+                )
+            conn.commit()
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(float(age))
+
+
+def loads(payload):
+    return payload if isinstance(payload, dict) else json.loads(payload)

@@ -1,0 +1,155 @@
+"""The kit's messaging against the real broker and database: handlers that fail are retried or
+parked, never lost; RPC calls time out; quorum queues are declared when configured."""
+import uuid
+
+import eventlet
+import psycopg2
+import pytest
+import requests
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcClient
+from prometheus_client import REGISTRY
+
+from shared import envelope
+from shared.dependencies import Database
+from shared.entrypoints import event_handler, rpc
+from shared.errors import ServiceUnavailable, UpstreamTimeout
+from shared.rpc import ServiceRpc
+from shared.service import ServiceBase
+
+CALLS = []
+
+
+class FlakyService(ServiceBase):
+    name = "flaky"
+    db = Database()
+
+    @event_handler("source", "thing.happened")
+    def on_thing_happened(self, uow, event):
+        CALLS.append(event["event_id"])
+        mode = event["data"]["mode"]
+        if mode == "always":
+            raise RuntimeError("this handler keeps failing")
+        if mode == "twice" and CALLS.count(event["event_id"]) <= 2:
+            raise psycopg2.OperationalError("database went away")
+        uow.execute("CREATE TABLE IF NOT EXISTS applied (event_id uuid)")
+        uow.execute("INSERT INTO applied VALUES (%s)", (event["event_id"],))
+
+
+class SlowService:
+    name = "slow"
+
+    @rpc
+    def wait(self, seconds):
+        eventlet.sleep(seconds)
+        return "done"
+
+
+class CallerService(ServiceBase):
+    name = "caller"
+    slow = ServiceRpc("slow", timeout=0.5)
+    missing = ServiceRpc("nobody_home")
+
+    @rpc
+    def call_slow(self, seconds):
+        return self.slow.wait(seconds)
+
+    @rpc
+    def call_missing(self):
+        return self.missing.anything()
+
+
+@pytest.fixture
+def db_name(make_database):
+    return make_database()
+
+
+@pytest.fixture
+def flaky(container_factory, service_config, db_name):
+    CALLS.clear()
+    container = container_factory(FlakyService, service_config(db_name))
+    container.start()
+    return container
+
+
+def publish(mode):
+    event = envelope.build("thing.happened", {"mode": mode}, source="source")
+    event_dispatcher()("source", "thing.happened", event)
+    return event
+
+
+def rows(db_connect, db_name, sql):
+    cur = db_connect(db_name).cursor()
+    cur.execute(sql)
+    return cur.fetchall()
+
+
+def wait_until(check, timeout=10):
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        eventlet.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def metric(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
+def test_a_handler_that_keeps_failing_leaves_the_message_parked_with_a_metric(flaky, db_connect, db_name):
+    before = metric("sales_failed_messages_total", service="flaky", handler="flaky.on_thing_happened",
+                    event_type="thing.happened")
+    event = publish("always")
+    wait_until(lambda: rows(db_connect, db_name, "SELECT * FROM failed_messages"))
+    parked = rows(db_connect, db_name, "SELECT * FROM failed_messages")
+    assert len(parked) == 1
+    assert str(parked[0]["event_id"]) == event["event_id"]
+    assert parked[0]["payload"]["data"] == {"mode": "always"}  # the whole message, to replay
+    assert "keeps failing" in parked[0]["error"]
+    assert rows(db_connect, db_name, "SELECT * FROM inbox") == []  # not marked applied
+    assert metric("sales_failed_messages_total", service="flaky", handler="flaky.on_thing_happened",
+                  event_type="thing.happened") == before + 1
+
+
+def test_a_transient_failure_is_retried_and_applied_once(flaky, db_connect, db_name):
+    event = publish("twice")
+    wait_until(lambda: CALLS.count(event["event_id"]) == 3)
+    wait_until(lambda: rows(db_connect, db_name, "SELECT * FROM inbox"))
+    assert len(rows(db_connect, db_name, "SELECT * FROM applied")) == 1
+    assert rows(db_connect, db_name, "SELECT * FROM failed_messages") == []
+
+
+def test_an_rpc_call_not_answered_in_time_raises_upstream_timeout(container_factory, service_config):
+    for cls in (SlowService, CallerService):
+        container_factory(cls, service_config()).start()
+    with ClusterRpcClient(timeout=10) as client:
+        assert client.caller.call_slow(0) == "done"
+        with pytest.raises(UpstreamTimeout) as info:
+            client.caller.call_slow(3)
+        assert info.value.status == 504 and info.value.extra["service"] == "slow"
+        with pytest.raises(ServiceUnavailable) as info:
+            client.caller.call_missing()
+        assert info.value.status == 503
+
+
+def test_quorum_queues_when_configured(container_factory, service_config, db_name, rabbit_manager, rabbit_config):
+    from nameko import config
+
+    container_factory(FlakyService, service_config(db_name, QUORUM_QUEUES=True)).start()
+    vhost = config["AMQP_URI"].rsplit("/", 1)[1]
+    queues = {q["name"]: q for q in rabbit_manager.get_queues(vhost)}
+    handler_queue = queues["evt-source-thing.happened--flaky.on_thing_happened"]
+    assert handler_queue["type"] == "quorum"
+    assert handler_queue["arguments"]["x-dead-letter-exchange"] == "sales.dlx"
+    assert queues["sales.parked"]["type"] == "quorum"
+
+
+def test_health_ready_and_metrics_on_the_service_port(flaky, db_name):
+    from nameko import config
+
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    assert requests.get(base + "/health", timeout=5).json()["status"] == "ok"
+    ready = requests.get(base + "/ready", timeout=5)
+    assert ready.status_code == 200 and ready.json()["checks"] == {"broker": "ok", "database": "ok"}
+    text = requests.get(base + "/metrics", timeout=5).text
+    assert "sales_entrypoint_requests_total" in text and "sales_db_pool_connections_max" in text
