@@ -1,0 +1,1 @@
+"""The HTTP gateway: HTTP in, RPC out; authentication, authorization, idempotency, OpenAPI."""

@@ -1,0 +1,100 @@
+"""`Idempotency-Key` on POST: the first answer is kept for 24 hours, scoped to the credential.
+
+  * the record is inserted "in progress" (and committed) before the service is called, so two
+    concurrent requests with one key cannot both run: the second gets 409 IDEMPOTENCY_KEY_IN_USE;
+  * a repeat with the same key and the same request gets the first answer (status, body and the
+    headers that matter) plus `Idempotent-Replayed: true`, and calls nothing;
+  * the same key with another request (method, path or body) gets 422 IDEMPOTENCY_KEY_REUSED;
+  * a 5xx answer deletes the record, so the client may retry and the command runs again; the
+    service is idempotent too, because its `request_id` is derived from (credential, key).
+"""
+import hashlib
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+
+from gateway.db import IdempotencyRecords
+from gateway.exceptions import IdempotencyKeyInUse, InvalidHeader
+from shared.db import dumps
+from shared.errors import IdempotencyKeyReused
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEPT_HEADERS = ("Content-Type", "Location")
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+_NAMESPACE = uuid.UUID("0d4c7a3e-5f5b-4f43-9a3c-1b2f6f0f3a61")
+
+
+def read_key(headers):
+    key = headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not _KEY.match(key):
+        raise InvalidHeader(f"{HEADER} must be 1 to 255 printable characters without spaces",
+                            errors={HEADER: ["1 to 255 printable ASCII characters, no spaces"]})
+    return key
+
+
+def request_id_for(credential_id, key):
+    """The `request_id` the service command gets: the same for every retry of one request."""
+    return str(uuid.uuid5(_NAMESPACE, f"{credential_id}:{key}"))
+
+
+def request_hash(method, path, payload):
+    return hashlib.sha256(dumps([method, path, payload]).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status: int
+    headers: dict
+    body: str
+
+
+class Claim:
+    """This request's hold on (credential, key)."""
+
+    def __init__(self, database, settings, credential_id, key, method, path, payload):
+        self.database = database
+        self.settings = settings
+        self.credential_id = credential_id
+        self.key = key
+        self.method = method
+        self.path = path
+        self.digest = request_hash(method, path, payload)
+        self.request_id = request_id_for(credential_id, key)
+
+    def begin(self):
+        """None when this request now holds the key; the stored answer for a replay."""
+        with self.database.transaction() as uow:
+            row = IdempotencyRecords(uow).claim(
+                self.credential_id, self.key, self.method, self.path, self.digest,
+                self.settings.idempotency_ttl, self.settings.idempotency_lock_timeout)
+        if row is None:
+            return None
+        if row["request_hash"] != self.digest:
+            raise IdempotencyKeyReused(
+                f"this {HEADER} was already used for a different request ({row['method']} {row['path']})",
+                errors={HEADER: ["already used with a different request"]})
+        if row["status"] is None:
+            raise IdempotencyKeyInUse(f"a request with this {HEADER} is still in progress; retry later")
+        return StoredAnswer(row["status"], row["response_headers"] or {}, row["response_body"])
+
+    def finish(self, status, headers, body):
+        """Keep the answer (a 5xx releases the key instead). Never fails the request: at worst the
+        record stays in progress until the lock timeout and a retry runs the command again,
+        which the service answers from its own idempotency record."""
+        kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+        try:
+            with self.database.transaction() as uow:
+                records = IdempotencyRecords(uow)
+                if status >= 500:
+                    records.release(self.credential_id, self.key)
+                else:
+                    records.complete(self.credential_id, self.key, status, kept, body)
+        except Exception:  # logged; the answer itself still goes out
+            log.exception("could not record the answer for an Idempotency-Key")
