@@ -1,0 +1,85 @@
+# Sales Platform — local development, tests and images.
+# `make up` starts everything; `make test` runs every test suite.
+# The orchestration lives in deploy/up.sh; this file only names the steps.
+
+SHELL       := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.requirements.stamp
+
+SERVICES    := customer order inventory billing aftersales
+PROCESSES   := $(SERVICES) gateway
+RUN_TARGETS := $(addprefix run-,$(PROCESSES))
+
+# Every process and test imports `shared` (repo root) and its own package.
+empty       :=
+space       := $(empty) $(empty)
+PYTHONPATH  := $(subst $(space),:,$(CURDIR) $(addprefix $(CURDIR)/services/,$(SERVICES)) $(CURDIR)/gateway)
+export PYTHONPATH
+
+# Test roots that exist in this checkout (git keeps no empty folder).
+TEST_ROOTS  := $(wildcard tests services gateway shared)
+TESTS       ?= $(TEST_ROOTS)
+TEST_ARGS   ?=
+
+IMAGE_PREFIX ?= sales-platform
+IMAGE_TAG    ?= latest
+
+.PHONY: help venv up test migrate down clean images $(RUN_TARGETS)
+
+help:
+	@echo "make up            start PostgreSQL/RabbitMQ if stopped, migrate, start all six processes"
+	@echo "make test          run every test suite (TESTS=path TEST_ARGS='-k foo -x' to narrow)"
+	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt"
+	@echo "make migrate       create and migrate the six databases"
+	@echo "make run-<name>    run one process alone: $(PROCESSES)"
+	@echo "make down          how to stop (Ctrl-C)"
+	@echo "make images        build the container images (needs a Docker engine)"
+	@echo "make clean         remove .venv and caches (keeps .env and the databases)"
+
+# The virtualenv is rebuilt only when the pins change.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+venv: $(STAMP)
+
+up: venv
+	bash deploy/up.sh up
+
+migrate: venv
+	bash deploy/up.sh migrate
+
+$(RUN_TARGETS): run-%: venv
+	bash deploy/up.sh run $*
+
+test: venv
+	$(BIN)/nameko test $(TESTS) $(TEST_ARGS)
+
+# `make up` runs honcho in the foreground: Ctrl-C stops all six processes and
+# nothing is left behind, so there is nothing for `down` to do. PostgreSQL and
+# RabbitMQ are machine services shared with other work and are left running.
+down:
+	@echo "Nothing to stop: 'make up' runs in the foreground; press Ctrl-C in its terminal."
+	@echo "PostgreSQL and RabbitMQ are left running on purpose."
+
+images:
+	docker build -f deploy/docker/Dockerfile --target runtime -t $(IMAGE_PREFIX)/runtime:$(IMAGE_TAG) .
+	for p in $(PROCESSES); do \
+	  dir=services/$$p; [ $$p = gateway ] && dir=gateway; \
+	  docker build -f $$dir/Dockerfile \
+	    --build-arg BASE_IMAGE=$(IMAGE_PREFIX)/runtime:$(IMAGE_TAG) \
+	    -t $(IMAGE_PREFIX)/$$p:$(IMAGE_TAG) . || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .coverage htmlcov
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
+	find . -name '*.egg-info' -type d -prune -not -path './.git/*' -exec rm -rf {} +
