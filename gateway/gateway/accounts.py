@@ -47,7 +47,8 @@ def create_user(database, customer, call, data):
         credentials = Credentials(uow)
         row = credentials.add(id=credential_id, kind="password", username=data["username"],
                               secret_hash=password_hash, staff_id=staff_id, role=data["role"],
-                              display_name=data["display_name"], created_by=call.principal.staff_id)
+                              display_name=data["display_name"], created_by=call.principal.staff_id,
+                              team=data.get("team"))
         if row is None:
             row = credentials.get(credential_id)  # this very request, run again after a failure
             if row is None:

@@ -30,11 +30,6 @@ STAFF_NAMESPACE = uuid.NAMESPACE_URL
 # Who may call what (API.md "Roles"). `None` on an endpoint means public.
 EVERYONE = frozenset(ROLES)
 ADMIN = frozenset({"admin"})
-CUSTOMER_READERS = EVERYONE - {"warehouse"}
-CUSTOMER_WRITERS = frozenset({
-    "admin", "general_manager", "sales_director", "marketing_director", "sales_manager", "sales_rep",
-    "order_desk", "integration",
-})
 
 SYSTEM_ACTOR = {
     "staff_id": str(uuid.uuid5(STAFF_NAMESPACE, "sales-platform:staff:system")),
@@ -58,11 +53,12 @@ class Principal:
     role: str
     username: str
     display_name: str
+    team: str = None
 
     @property
     def actor(self):
         """What every service RPC receives as `actor`."""
-        return {"staff_id": str(self.staff_id), "role": self.role, "username": self.username}
+        return {"staff_id": str(self.staff_id), "role": self.role, "username": self.username, "team": self.team}
 
 
 # -- passwords -----------------------------------------------------------------------------------
@@ -166,5 +162,5 @@ def authorize(principal, roles):
 def _principal(row):
     return Principal(
         credential_id=row["id"], kind=row["kind"], staff_id=row["staff_id"], role=row["role"],
-        username=row["username"], display_name=row["display_name"],
+        username=row["username"], display_name=row["display_name"], team=row.get("team"),
     )

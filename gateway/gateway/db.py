@@ -4,7 +4,7 @@ Every function takes a unit of work (shared.db.UnitOfWork) and runs plain SQL in
 """
 from shared.db import dumps
 
-_CREDENTIAL = ("id, kind, username, name, key_prefix, staff_id, role, display_name, active, "
+_CREDENTIAL = ("id, kind, username, name, key_prefix, staff_id, role, display_name, team, active, "
                "staff_recorded, created_at")
 
 
@@ -30,15 +30,15 @@ class Credentials:
             (username,))
 
     def add(self, *, id, kind, secret_hash, staff_id, role, display_name, username=None, name=None,
-            key_prefix=None, created_by=None, staff_recorded=True):
+            key_prefix=None, created_by=None, staff_recorded=True, team=None):
         """Insert; None when the id, the username or the key is already there."""
         return self.uow.one(
             "INSERT INTO credentials (id, kind, username, name, secret_hash, key_prefix, staff_id, role, "
-            " display_name, created_by, staff_recorded) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            " display_name, created_by, staff_recorded, team) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             f"ON CONFLICT DO NOTHING RETURNING {_CREDENTIAL}",
             (id, kind, username, name, secret_hash, key_prefix, staff_id, role, display_name, created_by,
-             staff_recorded))
+             staff_recorded, team))
 
     def mark_staff_recorded(self, credential_id):
         self.uow.execute("UPDATE credentials SET staff_recorded = true, updated_at = now() WHERE id = %s",

@@ -172,14 +172,14 @@ def make_login(gateway_db):
     """`make_login(role, username=None, password="...")` → (username, password, staff_id): a
     login made straight in the gateway's database."""
 
-    def make(role, username=None, password="pass-word-1", active=True):
+    def make(role, username=None, password="pass-word-1", active=True, team=None):
         username = username or f"{role}-{uuid.uuid4().hex[:6]}"
         staff_id = uuid.uuid4()
         with gateway_db.cursor() as cur:
             cur.execute(
-                "INSERT INTO credentials (id, kind, username, secret_hash, staff_id, role, display_name, active) "
-                "VALUES (%s, 'password', %s, %s, %s, %s, %s, %s)",
-                (uuid.uuid4(), username, FAST_HASHER.hash(password), staff_id, role, username.title(), active))
+                "INSERT INTO credentials (id, kind, username, secret_hash, staff_id, role, display_name, active, team) "
+                "VALUES (%s, 'password', %s, %s, %s, %s, %s, %s, %s)",
+                (uuid.uuid4(), username, FAST_HASHER.hash(password), staff_id, role, username.title(), active, team))
         return username, password, str(staff_id)
 
     return make

@@ -107,7 +107,7 @@ def test_api_create_customer_is_201_with_location_and_carries_the_actor(gateway,
     customer = answer.json()
     assert answer.headers["Location"] == f"/api/v1/customers/{customer['id']}"
     [call] = upstream.of("create_customer")
-    assert call["actor"] == {"staff_id": staff_id, "role": "sales_rep", "username": username}
+    assert call["actor"] == {"staff_id": staff_id, "role": "sales_rep", "username": username, "team": None}
     assert str(uuid.UUID(call["request_id"])) == call["request_id"]
     assert call["customer"]["contacts"] == [{"name": "Li Wei", "decision_maker": True}]
 

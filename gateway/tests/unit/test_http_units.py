@@ -3,6 +3,7 @@ import pytest
 from marshmallow import ValidationError
 
 from gateway import schemas
+from gateway.api import customers
 from gateway.exceptions import InvalidToken, MethodNotAllowed
 from gateway.http import problem, request_id_from
 from gateway.idempotency import read_key, request_hash, request_id_for
@@ -56,12 +57,12 @@ def test_api_idempotency_request_id_is_stable_per_credential_and_key():
 
 
 @pytest.mark.parametrize("schema", [schemas.TokenRequest, schemas.UserCreate, schemas.ApiKeyCreate,
-                                    schemas.CustomerCreate])
+                                    customers.CustomerCreate])
 def test_api_openapi_examples_pass_their_own_schema(schema):
     schema().load(schema.example)
 
 
 def test_api_errors_request_schemas_refuse_unknown_fields():
     with pytest.raises(ValidationError) as info:
-        schemas.CustomerCreate().load(dict(schemas.CustomerCreate.example, colour="red"))
+        customers.CustomerCreate().load(dict(customers.CustomerCreate.example, colour="red"))
     assert "colour" in info.value.messages

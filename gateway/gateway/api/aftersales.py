@@ -1,0 +1,5 @@
+"""API.md "After-sales" (aftersales service)."""
+
+
+class AftersalesApi:
+    pass

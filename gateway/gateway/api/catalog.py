@@ -1,0 +1,5 @@
+"""API.md "Catalog and stock" and "Deliveries" (inventory service)."""
+
+
+class CatalogApi:
+    pass

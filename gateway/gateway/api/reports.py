@@ -1,0 +1,5 @@
+"""API.md "Reports" and the aggregated views (overview, timeline)."""
+
+
+class ReportsApi:
+    pass

@@ -1,0 +1,5 @@
+"""API.md "Quotes, contracts, orders", "Returns and loans" and targets (order service)."""
+
+
+class SalesApi:
+    pass
