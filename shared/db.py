@@ -254,6 +254,12 @@ class UnitOfWork:
         self._command = None
         return response
 
+    # -- periodic jobs -------------------------------------------------------------------------
+    def try_lock(self, name):
+        """Take the transaction-scoped advisory lock `name` if free: True for the one replica that
+        gets it (the job runs there), False elsewhere. Released at commit or rollback."""
+        return bool(self.scalar("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (name,)))
+
     # -- document numbers ----------------------------------------------------------------------
     def next_number(self, prefix, year, width=6):
         """Gap-free per-year number (`SO-2026-000123`): the counter row is locked until commit,

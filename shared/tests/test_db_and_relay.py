@@ -67,6 +67,17 @@ def test_document_numbers_never_repeat_under_concurrency(pool_factory):
     assert sorted(numbers) == [f"DN-2026-{n:06d}" for n in range(1, 41)]
 
 
+def test_a_periodic_job_lock_is_held_by_one_replica_until_its_transaction_ends(pool_factory):
+    pool = pool_factory(size=2)
+    with pool.transaction() as first:
+        assert first.try_lock("customer.reclaim_overdue")
+        with pool.transaction() as second:
+            assert not second.try_lock("customer.reclaim_overdue")
+            assert second.try_lock("another.job")
+    with pool.transaction() as later:
+        assert later.try_lock("customer.reclaim_overdue")
+
+
 def test_relays_in_several_replicas_publish_every_row_and_mark_it_sent(pool_factory, rabbit_config):
     from nameko import config
 

@@ -4,12 +4,6 @@ from marshmallow import fields
 from shared.validation import StrictSchema
 
 
-class ActorSchema(StrictSchema):
-    staff_id = fields.UUID(required=True)
-    role = fields.String(required=True)
-    username = fields.String(load_default=None)
-
-
 class CustomerCreatedData(StrictSchema):
     """The fields of `customer.created` billing reads; the rest are ignored, not refused."""
 
@@ -38,6 +32,5 @@ class CreditAccountOut(StrictSchema):
     history = fields.List(fields.Nested(HistoryOut))
 
 
-actor_schema = ActorSchema()
 customer_created_data = CustomerCreatedData()
 credit_account_out = CreditAccountOut()

@@ -4,12 +4,12 @@ import uuid
 from billing import domain
 from billing.db import CreditAccounts
 from billing.exceptions import CreditAccountNotFound
-from billing.schemas import actor_schema, credit_account_out, customer_created_data
+from billing.schemas import credit_account_out, customer_created_data
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
 from shared.errors import ValidationFailed
 from shared.service import ServiceBase
-from shared.validation import load
+from shared.validation import load, load_actor
 
 
 class BillingService(ServiceBase):
@@ -28,7 +28,7 @@ class BillingService(ServiceBase):
 
     @rpc
     def get_credit_account(self, *, actor, customer_id):
-        load(actor_schema, actor)
+        load_actor(actor)
         try:
             customer_id = uuid.UUID(str(customer_id))
         except ValueError:

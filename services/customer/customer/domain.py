@@ -9,10 +9,6 @@ SOURCES = (  # FR-02 acquisition channels
 )
 SIZES = ("micro", "small", "medium", "large", "enterprise")  # FR-12
 STATUSES = ("potential", "tracking", "progressing", "key", "loi_signed", "signed")  # FR-13
-ROLES = (
-    "admin", "general_manager", "sales_director", "marketing_director", "sales_manager", "sales_rep",
-    "order_desk", "product_manager", "warehouse", "finance", "service_engineer", "integration",
-)
 # Roles whose people collect customers themselves and so own what they record (FR-06).
 COLLECTING_ROLES = ("sales_rep", "sales_manager", "sales_director")
 CONTACT_WINDOW = timedelta(days=7)  # FR-10: a new customer is contacted within one week

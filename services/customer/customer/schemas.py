@@ -2,20 +2,15 @@
 from marshmallow import fields, validate
 
 from customer import domain
+from shared.access import ROLES
 from shared.validation import StrictSchema
-
-
-class ActorSchema(StrictSchema):
-    staff_id = fields.UUID(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(domain.ROLES))
-    username = fields.String(load_default=None)
 
 
 class StaffInput(StrictSchema):
     id = fields.UUID(load_default=None)
     username = fields.String(required=True, validate=validate.Length(1, 100))
     display_name = fields.String(required=True, validate=validate.Length(1, 200))
-    role = fields.String(required=True, validate=validate.OneOf(domain.ROLES))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
     manager_id = fields.UUID(load_default=None, allow_none=True)
     team = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
     region = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
@@ -100,7 +95,6 @@ class CustomerOut(StrictSchema):
     contacts = fields.List(fields.Nested(ContactOut))
 
 
-actor_schema = ActorSchema()
 staff_input = StaffInput()
 customer_input = CustomerInput()
 customer_filters = CustomerFilters()

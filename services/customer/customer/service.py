@@ -6,14 +6,14 @@ from customer import domain, events
 from customer.db import CustomerRepository, StaffRepository
 from customer.exceptions import CustomerNotFound, DuplicateCustomer, StaffExists, StaffNotFound
 from customer.schemas import (
-    actor_schema, customer_filters, customer_input, customer_out, staff_input, staff_out,
+    customer_filters, customer_input, customer_out, staff_input, staff_out,
 )
 from shared import pagination
 from shared.dependencies import Database
 from shared.entrypoints import rpc
 from shared.errors import ValidationFailed
 from shared.service import ServiceBase
-from shared.validation import load
+from shared.validation import load, load_actor
 
 
 class CustomerService(ServiceBase):
@@ -24,7 +24,7 @@ class CustomerService(ServiceBase):
     # -- the sales org ------------------------------------------------------------------------
     @rpc
     def create_staff(self, *, request_id, actor, staff):
-        actor = load(actor_schema, actor)
+        actor = load_actor(actor)
         data = load(staff_input, staff)
         with self.db.transaction() as uow:
             replay = uow.begin_command("create_staff", request_id, {"actor": actor, "staff": data})
@@ -57,7 +57,7 @@ class CustomerService(ServiceBase):
     def create_customer(self, *, request_id, actor, customer):
         """FR-01/02/12/13/15: record a customer; FR-06/07: the recorder owns it unless the name or
         tax id is already recorded, in which case the first record stands and its owner is named."""
-        actor = load(actor_schema, actor)
+        actor = load_actor(actor)
         data = load(customer_input, customer)
         with self.db.transaction() as uow:
             replay = uow.begin_command("create_customer", request_id, {"actor": actor, "customer": data})
@@ -100,7 +100,7 @@ class CustomerService(ServiceBase):
 
     @rpc
     def get_customer(self, *, actor, customer_id):
-        actor = load(actor_schema, actor)
+        actor = load_actor(actor)
         with self.db.transaction() as uow:
             row = CustomerRepository(uow).get(_uuid(customer_id, "customer_id"))
         # someone else's record answers 404, not 403, so ids cannot be probed (API.md)
@@ -110,7 +110,7 @@ class CustomerService(ServiceBase):
 
     @rpc
     def list_customers(self, *, actor, filters=None, limit=None, cursor=None):
-        actor = load(actor_schema, actor)
+        actor = load_actor(actor)
         filters = load(customer_filters, filters or {})
         limit = pagination.check_limit(limit)
         after = pagination.decode(cursor, 2)
