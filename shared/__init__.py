@@ -4,4 +4,4 @@ Infrastructure only — never an entity, schema, rule or SQL of a service.
 See CHANGELOG.md for its versions.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

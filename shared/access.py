@@ -8,6 +8,7 @@ Services apply the scope inside their own queries (`Scope.sql`), on the owner co
 on their documents (the customer's owner and that owner's team, copied when the document is made
 and moved by `customer.owner_changed`). Pure: no framework, no I/O.
 """
+import uuid
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,6 +16,13 @@ ROLES = (  # API.md "Roles"
     "admin", "general_manager", "sales_director", "marketing_director", "sales_manager", "sales_rep",
     "order_desk", "product_manager", "warehouse", "finance", "service_engineer", "integration",
 )
+# Who a service acts as when it acts on its own (a saga step, a periodic job, an event handler).
+SYSTEM_ACTOR = {
+    "staff_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "sales-platform:staff:system")),
+    "role": "admin",
+    "username": "system",
+    "team": None,
+}
 OWN_ONLY = frozenset({"sales_rep"})
 OWN_AND_TEAM = frozenset({"sales_manager"})
 

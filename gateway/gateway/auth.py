@@ -31,11 +31,6 @@ STAFF_NAMESPACE = uuid.NAMESPACE_URL
 EVERYONE = frozenset(ROLES)
 ADMIN = frozenset({"admin"})
 
-SYSTEM_ACTOR = {
-    "staff_id": str(uuid.uuid5(STAFF_NAMESPACE, "sales-platform:staff:system")),
-    "role": "admin",
-    "username": "system",
-}
 
 
 def bootstrap_staff_id(username):

@@ -17,6 +17,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 from gateway import accounts, auth
 from gateway.settings import Settings
 from shared import config, context, db
+from shared.access import SYSTEM_ACTOR
 from shared.dependencies import Database
 from shared.errors import Conflict, IdempotencyKeyReused, SalesError
 
@@ -72,7 +73,7 @@ class Security(DependencyProvider):
             try:
                 with ClusterRpcClient(timeout=timeout, context_data={context.CORRELATION_KEY: correlation_id}) \
                         as client:
-                    client.customer.create_staff(request_id=staff["id"], actor=auth.SYSTEM_ACTOR, staff=staff)
+                    client.customer.create_staff(request_id=staff["id"], actor=SYSTEM_ACTOR, staff=staff)
                 log.info("the admin is recorded in the org chart", extra={"staff_id": staff["id"]})
             except (Conflict, IdempotencyKeyReused) as exc:
                 # recorded before, by an earlier run or another replica
