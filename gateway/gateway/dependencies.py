@@ -14,7 +14,7 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from gateway import accounts, auth
+from gateway import accounts
 from gateway.settings import Settings
 from shared import config, context, db
 from shared.access import SYSTEM_ACTOR
