@@ -8,7 +8,7 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from shared import config, context, db, metrics
+from shared import config, context, db, metrics, versions
 from shared.errors import SalesError
 from shared.outbox import Relay, event_exchange
 
@@ -118,6 +118,8 @@ class Instrumentation(DependencyProvider):
         self.service = self.container.service_name
         context.set_service(self.service)
         self._started = weakref.WeakKeyDictionary()
+        version = versions.service_version(self.container.service_cls)
+        metrics.BUILD_INFO.labels(self.service, version, versions.KIT_VERSION).set(1)
 
     def get_dependency(self, worker_ctx):
         context.ensure_correlation_id(worker_ctx)

@@ -39,6 +39,10 @@ MESSAGE_RETRIES = Counter(
 DUPLICATE_MESSAGES = Counter(
     "sales_duplicate_messages_total", "Events skipped because the inbox had them", ("service", "handler")
 )
+BUILD_INFO = Gauge(
+    "sales_build_info", "1 for the version of the service and of the kit this process runs",
+    ("service", "version", "kit_version"),
+)
 DB_POOL_IN_USE = Gauge("sales_db_pool_connections_in_use", "Connections lent out", ("service",))
 DB_POOL_MAX = Gauge("sales_db_pool_connections_max", "Pool size", ("service",))
 DB_POOL_WAIT = Histogram(

@@ -6,7 +6,7 @@ from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
-from shared import config
+from shared import config, versions
 from shared.dependencies import Instrumentation
 
 
@@ -38,7 +38,9 @@ class ServiceBase:
 
     @http("GET", "/health")
     def health(self, request):
-        return json_response(200, {"status": "ok", "service": self.name})
+        return json_response(200, {"status": "ok", "service": self.name,
+                                   "version": versions.service_version(type(self)),
+                                   "kit_version": versions.KIT_VERSION})
 
     @http("GET", "/ready")
     def ready(self, request):

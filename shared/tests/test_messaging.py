@@ -10,6 +10,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcClient
 from prometheus_client import REGISTRY
 
+import shared
 from shared import envelope
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
@@ -148,8 +149,10 @@ def test_health_ready_and_metrics_on_the_service_port(flaky, db_name):
     from nameko import config
 
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
-    assert requests.get(base + "/health", timeout=5).json()["status"] == "ok"
+    health = requests.get(base + "/health", timeout=5).json()
+    assert health["status"] == "ok" and health["kit_version"] == shared.__version__
     ready = requests.get(base + "/ready", timeout=5)
     assert ready.status_code == 200 and ready.json()["checks"] == {"broker": "ok", "database": "ok"}
     text = requests.get(base + "/metrics", timeout=5).text
     assert "sales_entrypoint_requests_total" in text and "sales_db_pool_connections_max" in text
+    assert f'kit_version="{shared.__version__}"' in text  # sales_build_info: what runs where

@@ -56,3 +56,21 @@ def test_customer_slice_over_http(start_platform):
     # event hop into billing's
     assert request_id in platform.logs("customer")
     platform.wait_for(lambda: request_id in platform.logs("billing"), what="the request id in billing's logs")
+
+
+def test_every_process_reports_its_version_and_the_kits(start_platform):
+    """Issue 13: SREs see what runs where, in /health and as the sales_build_info metric."""
+    import tomllib
+    from pathlib import Path
+
+    import shared
+
+    platform = start_platform("customer")
+    root = Path(__file__).resolve().parents[2]
+    for name, folder in (("customer", "services/customer"), ("gateway", "gateway")):
+        expected = tomllib.loads((root / folder / "pyproject.toml").read_text())["project"]["version"]
+        health = requests.get(platform.procs[name].url("/health"), timeout=5).json()
+        assert (health["service"], health["version"], health["kit_version"]) == (name, expected, shared.__version__)
+        metrics = requests.get(platform.procs[name].url("/metrics"), timeout=5).text
+        assert f'sales_build_info{{kit_version="{shared.__version__}",service="{name}",version="{expected}"}} 1.0' \
+            in metrics
