@@ -22,6 +22,7 @@ import logging
 
 import eventlet
 from kombu import Exchange, Queue
+from marshmallow import EXCLUDE, ValidationError
 from nameko import config as nameko_config
 from nameko import events as nameko_events
 from nameko import rpc as nameko_rpc
@@ -110,20 +111,44 @@ class EventHandler(nameko_events.EventHandler):
             self.consumer.ack_message(message)
 
 
-def event_handler(source_service, event_type, **kwargs):
-    """Decorate `def handler(self, uow, event)` as an idempotent, retrying, parking consumer."""
+def event_handler(source_service, event_type, expects=None, **kwargs):
+    """Decorate `def handler(self, uow, event)` as an idempotent, retrying, parking consumer.
+
+    `expects` is the consumer's marshmallow schema of the `data` it reads (declare exactly those
+    fields; unknown ones are ignored): the handler receives `event["data"]` loaded with it, data
+    that does not fit is parked, and `tests/contract/` checks it against the producer's JSON
+    Schema, so a producer cannot drop or retype a field this consumer reads without failing the
+    build.
+    """
 
     def decorator(fn):
         @functools.wraps(fn)
         def entry(self, body):
-            return _handle(self, fn, body)
+            return _handle(self, fn, body, expects)
 
+        entry.sales_consumes = Consumes(source_service, event_type, expects, fn.__name__)
         return EventHandler.decorator(source_service, event_type, **kwargs)(entry)
 
     return decorator
 
 
-def _handle(service, fn, body):
+class Consumes:
+    """What a handler declares it consumes (read by the contract tests)."""
+
+    def __init__(self, source, event_type, expects, handler):
+        self.source = source
+        self.event_type = event_type
+        self.expects = expects
+        self.handler = handler
+
+    def load(self, data):
+        if self.expects is None:
+            return data
+        schema = self.expects() if isinstance(self.expects, type) else self.expects
+        return schema.load(data, unknown=EXCLUDE)
+
+
+def _handle(service, fn, body, expects=None):
     handler = f"{service.name}.{fn.__name__}"
     database = service.db
     try:
@@ -131,6 +156,14 @@ def _handle(service, fn, body):
     except (ValueError, TypeError) as exc:
         _park(database, handler, body, None, f"malformed event: {exc}", service.name)
         return None
+    raw = event
+    if expects is not None:
+        try:
+            event = dict(event, data=Consumes(None, None, expects, None).load(event["data"]))
+        except ValidationError as exc:
+            _park(database, handler, raw, raw.get("event_type"),
+                  f"event data does not fit {getattr(expects, '__name__', expects)}: {exc.messages}", service.name)
+            return None
     attempts = int(config.get("EVENT_RETRY_ATTEMPTS", 5))
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
@@ -149,7 +182,7 @@ def _handle(service, fn, body):
                         return None
                     return fn(service, uow, event)
     except Exception as exc:  # parked below; re-raised (→ requeue) only if parking fails
-        _park(database, handler, event, event.get("event_type"),
+        _park(database, handler, raw, raw.get("event_type"),
               f"{type(exc).__name__}: {exc}", service.name, attempts=attempts)
     return None
 

@@ -18,3 +18,121 @@ def assert_matches_contract(service, envelope):
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
     problems = [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in validator.iter_errors(envelope)]
     assert not problems, f"{envelope['event_type']} breaks its contract: {problems}"
+
+
+# -- consumers against producers ------------------------------------------------------------------
+# What a marshmallow field may be fed, as JSON Schema types.
+_JSON_TYPES = {
+    "String": {"string"}, "Email": {"string"}, "Url": {"string"}, "UUID": {"string"},
+    "DateTime": {"string"}, "Date": {"string"}, "Time": {"string"}, "Decimal": {"string", "number", "integer"},
+    "Integer": {"integer"}, "Float": {"number", "integer"}, "Number": {"number", "integer"},
+    "Boolean": {"boolean"}, "Dict": {"object"}, "Mapping": {"object"}, "List": {"array"}, "Nested": {"object"},
+    "Raw": None,
+}
+
+
+def producer_schemas():
+    """{(source, event_type, version): JSON Schema} of every event every service publishes."""
+    found = {}
+    for path in sorted((ROOT / "services").glob("*/contracts/events/*.json")):
+        schema = json.loads(path.read_text())
+        props = schema.get("properties", {})
+        event_type = props.get("event_type", {}).get("const") or path.name.rsplit(".v", 1)[0]
+        version = props.get("event_version", {}).get("const", 1)
+        source = props.get("source", {}).get("const") or path.parts[-4]
+        found[(source, event_type, version)] = schema
+    return found
+
+
+def consumers(service_classes):
+    """[(consumer name, Consumes)] for every `event_handler(..., expects=...)` of the classes."""
+    found = []
+    for cls in service_classes:
+        for name in dir(cls):
+            declared = getattr(getattr(cls, name, None), "sales_consumes", None)
+            if declared is not None:
+                found.append((f"{cls.name}.{declared.handler}", declared))
+    return found
+
+
+def _types(node):
+    kind = node.get("type")
+    if kind is None:
+        if "const" in node:
+            return {_json_type(node["const"])}
+        if "enum" in node:
+            return {_json_type(value) for value in node["enum"]}
+        return None  # anything
+    return set(kind) if isinstance(kind, list) else {kind}
+
+
+def _json_type(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), "string")
+
+
+def compare(consumer, schema, producer_node, path="data"):
+    """Every way the producer's JSON Schema node fails what the consumer's marshmallow schema
+    reads, as messages naming the consumer and the field."""
+    problems = []
+    properties = producer_node.get("properties", {})
+    required = set(producer_node.get("required", ()))
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        where = f"{path}.{key}"
+        if key not in properties:
+            if field.required:
+                problems.append(f"{consumer} reads {where}, which the producer's schema does not provide")
+            elif producer_node.get("additionalProperties") is False:
+                problems.append(f"{consumer} reads {where}, which the producer's schema forbids")
+            continue
+        problems += _compare_field(consumer, field, properties[key], where, key in required)
+    return problems
+
+
+def _compare_field(consumer, field, node, where, produced_always):
+    problems = []
+    if field.required and not produced_always:
+        problems.append(f"{consumer} needs {where}, which the producer's schema does not require")
+    kind = type(field).__name__
+    accepted = next((_JSON_TYPES[k.__name__] for k in type(field).__mro__ if k.__name__ in _JSON_TYPES), None)
+    produced = _types(node)
+    if accepted is not None and produced is not None:
+        if "null" in produced and not field.allow_none:
+            problems.append(f"{consumer} reads {where} as a non-null {kind}, but the producer may send null")
+        wrong = produced - accepted - {"null"}
+        if wrong:
+            problems.append(f"{consumer} reads {where} as {kind}, but the producer sends {sorted(wrong)}")
+    inner = getattr(field, "inner", None)
+    if kind == "List" and inner is not None:
+        items = node.get("items", {})
+        problems += _compare_field(consumer, inner, items, where + "[]", True) if type(inner).__name__ != "Nested" \
+            else compare(consumer, inner.schema, items, where + "[]")
+    elif kind == "Nested":
+        problems += compare(consumer, field.schema, node, where)
+    return problems
+
+
+def check_consumers(service_classes, producers=None):
+    """Every problem of every consumer of the classes against the producers' schemas."""
+    producers = producer_schemas() if producers is None else producers
+    problems = []
+    for consumer, declared in consumers(service_classes):
+        if declared.expects is None:
+            continue
+        producer = producers.get((declared.source, declared.event_type, 1))
+        if producer is None:
+            problems.append(f"{consumer} consumes {declared.source}'s {declared.event_type}, "
+                            f"which has no schema in services/{declared.source}/contracts/events/")
+            continue
+        schema = declared.expects() if isinstance(declared.expects, type) else declared.expects
+        data = producer.get("properties", {}).get("data", {})
+        problems += compare(consumer, schema, data)
+    return problems

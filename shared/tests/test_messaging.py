@@ -8,6 +8,7 @@ import pytest
 import requests
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcClient
+from marshmallow import Schema, fields, validate
 from prometheus_client import REGISTRY
 
 import shared
@@ -21,11 +22,17 @@ from shared.service import ServiceBase
 CALLS = []
 
 
+class ThingHappenedData(Schema):
+    """The consumer's expectation: the fields of thing.happened it reads."""
+
+    mode = fields.String(required=True, validate=validate.OneOf(("always", "twice", "once")))
+
+
 class FlakyService(ServiceBase):
     name = "flaky"
     db = Database()
 
-    @event_handler("source", "thing.happened")
+    @event_handler("source", "thing.happened", expects=ThingHappenedData)
     def on_thing_happened(self, uow, event):
         CALLS.append(event["event_id"])
         mode = event["data"]["mode"]
@@ -73,8 +80,8 @@ def flaky(container_factory, service_config, db_name):
     return container
 
 
-def publish(mode):
-    event = envelope.build("thing.happened", {"mode": mode}, source="source")
+def publish(mode, **more):
+    event = envelope.build("thing.happened", dict({"mode": mode}, **more), source="source")
     event_dispatcher()("source", "thing.happened", event)
     return event
 
@@ -110,6 +117,22 @@ def test_a_handler_that_keeps_failing_leaves_the_message_parked_with_a_metric(fl
     assert rows(db_connect, db_name, "SELECT * FROM inbox") == []  # not marked applied
     assert metric("sales_failed_messages_total", service="flaky", handler="flaky.on_thing_happened",
                   event_type="thing.happened") == before + 1
+
+
+def test_event_data_that_does_not_fit_the_consumers_expectation_is_parked_not_applied(flaky, db_connect, db_name):
+    event = publish("sideways")
+    wait_until(lambda: rows(db_connect, db_name, "SELECT * FROM failed_messages"))
+    [parked] = rows(db_connect, db_name, "SELECT * FROM failed_messages")
+    assert str(parked["event_id"]) == event["event_id"] and "ThingHappenedData" in parked["error"]
+    assert parked["payload"]["data"] == {"mode": "sideways"}
+    assert CALLS == []
+
+
+def test_fields_the_consumer_does_not_read_are_ignored(flaky, db_connect, db_name):
+    event = publish("once", colour="red")
+    wait_until(lambda: rows(db_connect, db_name, "SELECT * FROM inbox"))
+    assert CALLS == [event["event_id"]]
+    assert rows(db_connect, db_name, "SELECT * FROM failed_messages") == []
 
 
 def test_a_transient_failure_is_retried_and_applied_once(flaky, db_connect, db_name):

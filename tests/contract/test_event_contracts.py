@@ -1,0 +1,63 @@
+"""Every consumer's expectations (the `expects` schema of its event handlers: the fields it reads)
+against every producer's published JSON Schema. A producer that drops, retypes or stops requiring
+a field some consumer reads fails here, with a message naming the consumer and the field; the
+change belongs in a new version of the event (`<type>.v2`) published beside the old one."""
+import copy
+import importlib
+
+import pytest
+
+from shared.testing import contracts
+
+SERVICES = ["customer", "order", "inventory", "billing", "aftersales", "gateway"]
+
+
+def service_classes():
+    found = []
+    for name in SERVICES:
+        module = importlib.import_module(f"{name}.service")
+        found += [obj for obj in vars(module).values()
+                  if isinstance(obj, type) and getattr(obj, "name", None) == name]
+    return found
+
+
+def test_every_consumer_reads_only_what_its_producer_promises():
+    problems = contracts.check_consumers(service_classes())
+    assert not problems, "breaking event changes:\n  " + "\n  ".join(problems)
+
+
+def test_dropping_a_field_a_consumer_reads_names_the_consumer_and_the_field():
+    consumed = [(c, d) for c, d in contracts.consumers(service_classes()) if d.expects is not None]
+    if not consumed:
+        pytest.skip("no consumer declares its expectations yet")
+    producers = contracts.producer_schemas()
+    consumer, declared = consumed[0]
+    schema = declared.expects()
+    field = next(name for name, f in schema.fields.items() if f.required)
+    broken = copy.deepcopy(producers)
+    data = broken[(declared.source, declared.event_type, 1)]["properties"]["data"]
+    del data["properties"][field]
+    data["required"] = [name for name in data.get("required", []) if name != field]
+    problems = contracts.check_consumers(service_classes(), broken)
+    assert any(consumer in p and f"data.{field}" in p for p in problems), problems
+
+
+def test_retyping_a_field_is_caught_too():
+    class Reader:
+        name = "reader"
+
+    from marshmallow import Schema, fields
+
+    class Expects(Schema):
+        amount = fields.Decimal(required=True, as_string=True)
+        lines = fields.List(fields.Nested(type("Line", (Schema,), {"sku": fields.String(required=True)})),
+                            required=True)
+
+    producer = {"properties": {"data": {"type": "object", "required": ["amount", "lines"], "properties": {
+        "amount": {"type": "boolean"},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {"sku": {"type": ["string", "null"]}}}},
+    }}}}
+    problems = contracts.compare("reader.on_x", Expects(), producer["properties"]["data"])
+    assert any("data.amount" in p and "boolean" in p for p in problems)
+    assert any("data.lines[].sku" in p and "null" in p for p in problems)
+    assert any("data.lines[].sku" in p and "does not require" in p for p in problems)
