@@ -90,3 +90,7 @@ SERVICE_REQUESTS_OVERDUE = Gauge(
     "sales_service_requests_overdue", "Open service requests past their SLA deadline (same in every replica)",
     ("service",),
 )
+FAILED_MESSAGES_UNRESOLVED = Gauge(
+    "sales_failed_messages_unresolved",
+    "Rows of failed_messages not yet resolved (replayed or dismissed); same in every replica", ("service",),
+)
