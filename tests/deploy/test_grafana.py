@@ -131,4 +131,4 @@ def test_provisioning_points_at_prometheus_and_the_dashboard_folder():
     assert [(d["type"], d["url"], d["isDefault"]) for d in datasources] == [("prometheus", "http://prometheus:9090", True)]
     providers = yaml.safe_load((GRAFANA / "provisioning/dashboards/sales-platform.yaml").read_text())["providers"]
     assert providers[0]["type"] == "file"
-    assert providers[0]["options"]["path"] == "/var/lib/grafana/dashboards/sales-platform"
+    assert providers[0]["options"]["path"] == "/etc/grafana/dashboards/sales-platform"
