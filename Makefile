@@ -83,3 +83,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage htmlcov
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -not -path './.git/*' -exec rm -rf {} +
+
+# Deploy checks only (Dockerfiles, compose, Kubernetes, Prometheus rules, Grafana dashboard);
+# `make test` runs them too. docs/DEPLOY.md, "What CI checks".
+.PHONY: validate-deploy
+validate-deploy: venv
+	$(BIN)/nameko test tests/deploy $(TEST_ARGS)

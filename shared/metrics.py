@@ -50,3 +50,51 @@ DB_POOL_WAIT = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
 DB_POOL_TIMEOUTS = Counter("sales_db_pool_timeouts_total", "Requests that found no connection in time", ("service",))
+
+# -- Business metrics (dashboards and alerts: deploy/prometheus, deploy/grafana) -----------------
+# Counters count a fact once: increment after the commit that made it true
+# (`uow.after_commit.append(...)`), never on an idempotent replay of the same request or event.
+# Amounts are CNY as float, for dashboards only (money itself stays Decimal).
+# Gauges read from a service's own tables hold the same value in every replica: refresh them in
+# every replica (a cheap read, no lock) and aggregate with `max by (service)`, never `sum`.
+ORDERS = Counter(
+    "sales_orders_total",
+    "Sales orders reaching an outcome: confirmed, credit_hold (waiting for release), cancelled",
+    ("service", "outcome"),
+)
+SAGAS_IN_PROGRESS = Gauge(
+    "sales_sagas_in_progress", "Order sagas started and not yet confirmed or compensated (same in every replica)",
+    ("service",),
+)
+SAGA_OLDEST_AGE = Gauge(
+    "sales_saga_oldest_age_seconds", "Age of the oldest saga still in progress, 0 if none (same in every replica)",
+    ("service",),
+)
+CREDIT_HOLDS_WAITING = Gauge(
+    "sales_credit_holds_waiting", "Orders on credit hold waiting for release (same in every replica)", ("service",),
+)
+CREDIT_HOLD_OLDEST_AGE = Gauge(
+    "sales_credit_hold_oldest_age_seconds",
+    "How long the oldest order on credit hold has waited, 0 if none (same in every replica)", ("service",),
+)
+INVOICES_ISSUED = Counter(
+    "sales_invoices_issued_total", "Invoices issued by kind: special, ordinary, red_letter", ("service", "kind"),
+)
+INVOICED_AMOUNT = Counter(
+    "sales_invoiced_amount_total",
+    "Amount invoiced in CNY including VAT, by kind (red_letter counts the reversed amount, positive)",
+    ("service", "kind"),
+)
+RECEIPTS = Counter("sales_receipts_total", "Customer receipts recorded", ("service",))
+RECEIPTS_AMOUNT = Counter("sales_receipts_amount_total", "Amount of the receipts recorded, in CNY", ("service",))
+STOCKOUTS = Counter(
+    "sales_stockouts_total", "Stock reservations refused for insufficient stock (INSUFFICIENT_STOCK)", ("service",),
+)
+SERVICE_REQUESTS_OVERDUE = Gauge(
+    "sales_service_requests_overdue", "Open service requests past their SLA deadline (same in every replica)",
+    ("service",),
+)
+FAILED_MESSAGES_UNRESOLVED = Gauge(
+    "sales_failed_messages_unresolved",
+    "Rows of failed_messages not yet resolved (replayed or dismissed); same in every replica", ("service",),
+)
