@@ -56,7 +56,11 @@ class Inventory:
         return items[0] if items else None
 
     # -- the order saga -------------------------------------------------------------------------
-    def reserve(self, lines, order_id=None, reservation_id=None, owner=None, customer_id=None, **over):
+    def reserve(self, lines, **over):
+        return self.rpc.reserve_stock(**self.reserve_args(lines, **over))
+
+    def reserve_args(self, lines, order_id=None, reservation_id=None, owner=None, customer_id=None, **over):
+        """reserve_stock's arguments as the order saga sends them; `lines` = [(sku, qty[, unit_price])]."""
         owner = owner or DESK
         args = dict(reservation_id=reservation_id or new_id(), order_id=order_id or new_id(),
                     order_number=f"SO-2026-{uuid.uuid4().int % 10**6:06d}",
@@ -65,7 +69,7 @@ class Inventory:
                     lines=[{"line_id": new_id(), "sku": sku, "quantity": qty, "unit_price": price}
                            for sku, qty, price in ((line + ("1200.00",))[:3] for line in lines)])
         args.update(over)
-        return self.rpc.reserve_stock(**args)
+        return args
 
     def confirmed_order(self, lines, owner=None, **over):
         reservation = self.reserve(lines, owner=owner, **over)
@@ -129,6 +133,25 @@ def rpc(inventory):
 @pytest.fixture
 def inv(rpc, db_connect, db_name):
     return Inventory(rpc, db_connect(db_name))
+
+
+def fire(method, calls):
+    """Send every call of `method` (a list of kwargs) before waiting for any answer, so they all
+    reach the service at once; each result is the answer or the error raised."""
+    replies = [method.call_async(**kwargs) for kwargs in calls]
+    results = []
+    for reply in replies:
+        try:
+            results.append(reply.result())
+        except Exception as exc:  # collected and checked by the test
+            results.append(exc)
+    return results
+
+
+@pytest.fixture
+def concurrently():
+    """`concurrently(method, [kwargs, ...])`: see `fire`."""
+    return fire
 
 
 @pytest.fixture
