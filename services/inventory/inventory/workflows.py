@@ -291,6 +291,10 @@ def create_delivery(uow, actor, data):
     reservation = reservations.active_for_order(order_id, lock=True) or reservations.latest_for_order(order_id)
     if reservation is not None and not visible(actor, reservation):
         raise ReservationNotFound(f"order {order_id} not found")
+    if reservation is not None and reservation["status"] == "consumed":
+        over = [{"line": i, "sku": line["sku"], "requested": line["quantity"], "deliverable": 0}
+                for i, line in enumerate(data["lines"])]
+        raise OverDelivery(f"order {order_id} is fully delivered", lines=over)
     if reservation is None or reservation["status"] != "committed":
         state = "has no reservation" if reservation is None else f"has its reservation {reservation['status']}"
         raise ReservationNotCommitted(f"order {order_id} {state}: a delivery note needs a confirmed order",
@@ -374,12 +378,12 @@ def issue_goods(uow, actor, delivery_id):
           "order_line_id": line["order_line_id"], "unit_price": line["unit_price"], "vat_rate": line["vat_rate"]}
          for line in delivery["lines"]],
         actor["staff_id"], delivery_id=delivery["id"], order_id=delivery["order_id"])
-    move(uow, [(line["sku"], delivery["warehouse"], "issue", line["quantity"]) for line in delivery["lines"]],
-         document_kind="goods_issue", document_id=goods_issue["id"], document_number=goods_issue["number"],
-         actor_id=actor["staff_id"])
     for line in delivery["lines"]:
         if reservations.issue(delivery["reservation_id"], line["order_line_id"], line["quantity"]) is None:
             raise OverDelivery(f"{line['sku']}: more than is on the order's delivery notes", sku=line["sku"])
+    move(uow, [(line["sku"], delivery["warehouse"], "issue", line["quantity"]) for line in delivery["lines"]],
+         document_kind="goods_issue", document_id=goods_issue["id"], document_number=goods_issue["number"],
+         actor_id=actor["staff_id"])
     reservation = reservations.get(delivery["reservation_id"])
     if reservation["status"] == "committed":
         reservations.set_status(reservation["id"],

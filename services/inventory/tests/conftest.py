@@ -116,7 +116,7 @@ def inventory_config(service_config, db_name):
 
 
 @pytest.fixture
-def inventory(container_factory, inventory_config):
+def inventory(inventory_config, container_factory):
     from inventory.service import InventoryService
 
     container = container_factory(InventoryService, inventory_config)

@@ -61,6 +61,9 @@ def test_fr77_fr78_delivery_note_then_goods_issue_publishes_goods_issued(inv, wh
     rest = inv.deliver(order["order_id"], [(motor, 2), (cable, 2)])
     inv.issue(rest["id"])
     assert inv.rpc.get_reservation(actor=who.admin, order_id=order["order_id"])["status"] == "consumed"
+    with pytest.raises(BusinessRuleViolation) as info:  # all delivered: nothing more to deliver
+        inv.deliver(order["order_id"], [(motor, 1)])
+    assert info.value.code == "OVER_DELIVERY"
     assert inv.level(motor)["reserved"] == 0 and inv.level(cable)["on_hand"] == 8
     assert [m["kind"] for m in inv.rpc.list_movements(filters={"sku": motor})["items"]] == [
         "issue", "issue", "reservation", "receipt"]
