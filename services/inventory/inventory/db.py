@@ -376,8 +376,12 @@ class Deliveries:
         _keyset(where, params, ["created_at", "id"], after, descending=True, types=["timestamptz", "uuid"])
         rows = self.uow.all(f"SELECT * FROM deliveries{_where(where)} ORDER BY created_at DESC, id DESC LIMIT %s",
                             params + [limit + 1])
+        lines = {}
+        for line in self.uow.all("SELECT * FROM delivery_lines WHERE delivery_id = ANY(%s) ORDER BY line_no",
+                                 ([row["id"] for row in rows],)):
+            lines.setdefault(line["delivery_id"], []).append(line)
         for row in rows:
-            row["lines"] = self.lines(row["id"])
+            row["lines"] = lines.get(row["id"], [])
         return rows
 
 

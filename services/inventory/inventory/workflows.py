@@ -521,9 +521,7 @@ def convert_loan(uow, actor, data):
     and its goods issue, with no stock moving again (on loan → sold); `goods.issued` with loan_id."""
     loan = _locked_loan(uow, actor, data["loan_id"])
     lines = _loan_lines(loan)
-    for wanted in data["lines"]:
-        domain.check_loan_conversion(lines.get(wanted["sku"]), wanted["sku"], wanted["quantity"])
-    totals = domain.merge_quantities(data["lines"])
+    totals = domain.merge_quantities(data["lines"])  # two order lines may convert the same SKU
     for sku, quantity in totals:
         domain.check_loan_conversion(lines.get(sku), sku, quantity)
     products = known_products(uow, data["lines"])
