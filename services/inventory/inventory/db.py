@@ -1,0 +1,488 @@
+"""SQL of the inventory service (no nameko here).
+
+Every stock change goes through `Stock.apply`: one guarded UPDATE (the new levels must stay valid,
+checked by the database while it holds the row) and one ledger row, in the caller's transaction.
+Nothing is read, changed in Python and written back.
+"""
+import psycopg2
+
+from inventory import domain
+
+PRODUCT_COLUMNS = """sku, name, unit, list_price, floor_price, vat_rate, warranty_months, low_stock_threshold,
+    active, created_by, created_at, updated_at, version"""
+
+
+def _keyset(where, params, columns, after, descending=False, types=None):
+    """Rows after the cursor's values (keyset pagination)."""
+    if after is not None:
+        types = types or ["text"] * len(columns)
+        holders = ", ".join(f"%s::{t}" for t in types)
+        where.append(f"({', '.join(columns)}) {'<' if descending else '>'} ({holders})")
+        params += list(after)
+
+
+def _where(where):
+    return (" WHERE " + " AND ".join(where)) if where else ""
+
+
+class Catalog:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, product, actor_id):
+        """Insert; None when the SKU is taken."""
+        try:
+            with self.uow.savepoint("product_insert"):
+                row = self.uow.one(
+                    "INSERT INTO products (sku, name, unit, list_price, floor_price, vat_rate, warranty_months,"
+                    " low_stock_threshold, active, created_by)"
+                    " VALUES (%(sku)s, %(name)s, %(unit)s, %(list_price)s, %(floor_price)s, %(vat_rate)s,"
+                    " %(warranty_months)s, %(low_stock_threshold)s, %(active)s, %(created_by)s)"
+                    f" RETURNING {PRODUCT_COLUMNS}",
+                    dict(product, created_by=actor_id),
+                )
+        except psycopg2.errors.UniqueViolation:
+            return None
+        self.record_price(row, actor_id)
+        return row
+
+    def get(self, sku, lock=False):
+        return self.uow.one(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = %s"
+                            + (" FOR UPDATE" if lock else ""), (sku,))
+
+    def many(self, skus):
+        rows = self.uow.all(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ANY(%s)", (list(skus),))
+        return {row["sku"]: row for row in rows}
+
+    def update(self, sku, product):
+        return self.uow.one(
+            "UPDATE products SET name = %(name)s, unit = %(unit)s, list_price = %(list_price)s,"
+            " floor_price = %(floor_price)s, vat_rate = %(vat_rate)s, warranty_months = %(warranty_months)s,"
+            " low_stock_threshold = %(low_stock_threshold)s, active = %(active)s, updated_at = now(),"
+            f" version = version + 1 WHERE sku = %(sku)s RETURNING {PRODUCT_COLUMNS}",
+            dict(product, sku=sku),
+        )
+
+    def record_price(self, product, actor_id):
+        self.uow.execute(
+            "INSERT INTO price_history (sku, list_price, floor_price, vat_rate, changed_by)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (product["sku"], product["list_price"], product["floor_price"], product["vat_rate"], actor_id),
+        )
+
+    def price_history(self, sku):
+        return self.uow.all(
+            "SELECT list_price, floor_price, vat_rate, changed_by, changed_at FROM price_history"
+            " WHERE sku = %s ORDER BY id", (sku,))
+
+    def list(self, *, active=None, q=None, after=None, limit=50):
+        where, params = [], []
+        if active is not None:
+            where.append("active = %s")
+            params.append(active)
+        if q:
+            like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(sku ILIKE %s OR name ILIKE %s)")
+            params += [like, like]
+        _keyset(where, params, ["sku"], after)
+        return self.uow.all(f"SELECT {PRODUCT_COLUMNS} FROM products{_where(where)} ORDER BY sku LIMIT %s",
+                            params + [limit + 1])
+
+
+class Warehouses:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, warehouse, actor_id):
+        try:
+            with self.uow.savepoint("warehouse_insert"):
+                if warehouse["is_default"]:
+                    self.uow.execute("UPDATE warehouses SET is_default = false WHERE is_default")
+                return self.uow.one(
+                    "INSERT INTO warehouses (code, name, address, is_default, created_by)"
+                    " VALUES (%(code)s, %(name)s, %(address)s, %(is_default)s, %(created_by)s) RETURNING *",
+                    dict(warehouse, created_by=actor_id))
+        except psycopg2.errors.UniqueViolation:
+            return None
+
+    def get(self, code):
+        return self.uow.one("SELECT * FROM warehouses WHERE code = %s", (code,))
+
+    def default(self):
+        return self.uow.one("SELECT * FROM warehouses WHERE is_default")
+
+    def list(self, *, after=None, limit=50):
+        where, params = [], []
+        _keyset(where, params, ["code"], after)
+        return self.uow.all(f"SELECT * FROM warehouses{_where(where)} ORDER BY code LIMIT %s", params + [limit + 1])
+
+
+class Stock:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def apply(self, *, sku, warehouse, kind, quantity, document_kind, document_id, document_number=None,
+              reason=None, actor_id=None):
+        """Move `quantity` of `kind` with one guarded UPDATE and write its ledger row. Returns the
+        new levels (with `available_before` and the SKU's `threshold`), or None when the move would
+        leave a level invalid (not enough available, on loan or reserved): nothing is changed then."""
+        d_hand, d_reserved, d_loan = domain.deltas(kind, quantity)
+        self.uow.execute("INSERT INTO stock_levels (sku, warehouse) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (sku, warehouse))
+        row = self.uow.one(
+            "UPDATE stock_levels s SET on_hand = on_hand + %(h)s, reserved = reserved + %(r)s,"
+            " on_loan = on_loan + %(l)s, updated_at = now(), version = version + 1"
+            " WHERE sku = %(sku)s AND warehouse = %(wh)s"
+            " AND on_hand + %(h)s >= reserved + %(r)s AND reserved + %(r)s >= 0 AND on_loan + %(l)s >= 0"
+            " RETURNING sku, warehouse, on_hand, reserved, on_loan, available,"
+            " (SELECT low_stock_threshold FROM products p WHERE p.sku = s.sku) AS threshold",
+            {"h": d_hand, "r": d_reserved, "l": d_loan, "sku": sku, "wh": warehouse},
+        )
+        if row is None:
+            return None
+        self.uow.execute(
+            "INSERT INTO stock_movements (sku, warehouse, kind, quantity, on_hand_delta, reserved_delta,"
+            " on_loan_delta, document_kind, document_id, document_number, reason, actor_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (sku, warehouse, kind, quantity, d_hand, d_reserved, d_loan, document_kind, document_id,
+             document_number, reason, actor_id),
+        )
+        return dict(row, available_before=row["available"] - (d_hand - d_reserved))
+
+    def level(self, sku, warehouse):
+        return self.uow.one("SELECT * FROM stock_levels WHERE sku = %s AND warehouse = %s", (sku, warehouse))
+
+    def list(self, *, sku=None, warehouse=None, after=None, limit=50):
+        where, params = [], []
+        for column, value in (("s.sku", sku), ("s.warehouse", warehouse)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        _keyset(where, params, ["s.sku", "s.warehouse"], after)
+        return self.uow.all(
+            "SELECT s.sku, p.name, p.unit, s.warehouse, s.on_hand, s.reserved, s.available, s.on_loan,"
+            f" p.low_stock_threshold, s.updated_at FROM stock_levels s JOIN products p ON p.sku = s.sku{_where(where)}"
+            " ORDER BY s.sku, s.warehouse LIMIT %s", params + [limit + 1])
+
+    def movements(self, *, sku=None, warehouse=None, kind=None, document_id=None, after=None, limit=50):
+        where, params = [], []
+        for column, value in (("sku", sku), ("warehouse", warehouse), ("kind", kind), ("document_id", document_id)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        _keyset(where, params, ["id"], after, descending=True, types=["bigint"])
+        return self.uow.all(f"SELECT * FROM stock_movements{_where(where)} ORDER BY id DESC LIMIT %s",
+                            params + [limit + 1])
+
+    # -- the books, read in one snapshot (the caller sets REPEATABLE READ) ------------------------
+    def stored_levels(self):
+        rows = self.uow.all("SELECT sku, warehouse, on_hand, reserved, on_loan FROM stock_levels")
+        return {(r["sku"], r["warehouse"]): (r["on_hand"], r["reserved"], r["on_loan"]) for r in rows}
+
+    def ledger_levels(self):
+        rows = self.uow.all(
+            "SELECT sku, warehouse, sum(on_hand_delta) AS on_hand, sum(reserved_delta) AS reserved,"
+            " sum(on_loan_delta) AS on_loan FROM stock_movements GROUP BY sku, warehouse")
+        return {(r["sku"], r["warehouse"]): (int(r["on_hand"]), int(r["reserved"]), int(r["on_loan"]))
+                for r in rows}
+
+    def held_for_orders(self):
+        rows = self.uow.all(
+            "SELECT l.sku, r.warehouse, sum(l.quantity - l.issued) AS held FROM reservation_lines l"
+            " JOIN reservations r ON r.id = l.reservation_id WHERE r.status IN ('held', 'committed')"
+            " GROUP BY l.sku, r.warehouse")
+        return {(r["sku"], r["warehouse"]): int(r["held"]) for r in rows}
+
+    def still_on_loan(self):
+        rows = self.uow.all(
+            "SELECT l.sku, o.warehouse, sum(l.quantity - l.returned - l.converted) AS out FROM loan_lines l"
+            " JOIN loans o ON o.id = l.loan_id GROUP BY l.sku, o.warehouse")
+        return {(r["sku"], r["warehouse"]): int(r["out"]) for r in rows}
+
+
+class Documents:
+    """Posted stock documents: written once, never changed (corrections reverse them)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, document, lines):
+        row = self.uow.one(
+            "INSERT INTO stock_documents (id, number, kind, warehouse, reason, reverses_id, delivery_id, order_id,"
+            " loan_id, return_id, return_number, posted_by)"
+            " VALUES (%(id)s, %(number)s, %(kind)s, %(warehouse)s, %(reason)s, %(reverses_id)s, %(delivery_id)s,"
+            " %(order_id)s, %(loan_id)s, %(return_id)s, %(return_number)s, %(posted_by)s) RETURNING *",
+            dict({"reason": None, "reverses_id": None, "delivery_id": None, "order_id": None, "loan_id": None,
+                  "return_id": None, "return_number": None}, **document),
+        )
+        for line_no, line in enumerate(lines, start=1):
+            self.uow.execute(
+                "INSERT INTO stock_document_lines (document_id, line_no, sku, quantity, delivery_line_id,"
+                " order_line_id, unit_price, vat_rate) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (row["id"], line_no, line["sku"], line["quantity"], line.get("delivery_line_id"),
+                 line.get("order_line_id"), line.get("unit_price"), line.get("vat_rate")),
+            )
+        return self.get(row["id"])
+
+    def get(self, document_id):
+        row = self.uow.one(
+            "SELECT d.*, r.id AS reversed_by FROM stock_documents d"
+            " LEFT JOIN stock_documents r ON r.reverses_id = d.id WHERE d.id = %s", (document_id,))
+        if row is not None:
+            row["lines"] = self.uow.all(
+                "SELECT line_no, sku, quantity, delivery_line_id, order_line_id, unit_price, vat_rate"
+                " FROM stock_document_lines WHERE document_id = %s ORDER BY line_no", (document_id,))
+        return row
+
+    def reversal_of(self, document_id):
+        return self.uow.scalar("SELECT id FROM stock_documents WHERE reverses_id = %s", (document_id,))
+
+
+class Reservations:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, reservation):
+        """Insert; None when the order already has an active reservation."""
+        try:
+            with self.uow.savepoint("reservation_insert"):
+                return self.uow.one(
+                    "INSERT INTO reservations (id, order_id, order_number, warehouse, status, customer_id, owner_id,"
+                    " owner_team, region, hold_until) VALUES (%(id)s, %(order_id)s, %(order_number)s, %(warehouse)s,"
+                    " 'held', %(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(hold_until)s) RETURNING *",
+                    reservation)
+        except psycopg2.errors.UniqueViolation:
+            return None
+
+    def add_lines(self, reservation_id, lines):
+        for line_no, line in enumerate(lines, start=1):
+            self.uow.execute(
+                "INSERT INTO reservation_lines (reservation_id, line_id, line_no, sku, quantity, unit_price, vat_rate)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (reservation_id, line["line_id"], line_no, line["sku"], line["quantity"], line["unit_price"],
+                 line["vat_rate"]))
+
+    def get(self, reservation_id, lock=False):
+        return self.uow.one("SELECT * FROM reservations WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                            (reservation_id,))
+
+    def active_for_order(self, order_id, lock=False):
+        return self.uow.one("SELECT * FROM reservations WHERE order_id = %s AND status IN ('held', 'committed')"
+                            + (" FOR UPDATE" if lock else ""), (order_id,))
+
+    def latest_for_order(self, order_id):
+        return self.uow.one("SELECT * FROM reservations WHERE order_id = %s ORDER BY created_at DESC, id LIMIT 1",
+                            (order_id,))
+
+    def lines(self, reservation_id):
+        return self.uow.all("SELECT * FROM reservation_lines WHERE reservation_id = %s ORDER BY line_no",
+                            (reservation_id,))
+
+    def close(self, reservation_id, status, reason):
+        """Guarded: only an active reservation is released or expired; None if it no longer is."""
+        return self.uow.one(
+            "UPDATE reservations SET status = %s, close_reason = %s, closed_at = now(), updated_at = now(),"
+            " version = version + 1 WHERE id = %s AND status IN ('held', 'committed') RETURNING *",
+            (status, reason, reservation_id))
+
+    def commit(self, order_id):
+        return self.uow.one(
+            "UPDATE reservations SET status = 'committed', committed_at = now(), updated_at = now(),"
+            " version = version + 1 WHERE order_id = %s AND status = 'held' RETURNING *", (order_id,))
+
+    def set_status(self, reservation_id, status):
+        self.uow.execute("UPDATE reservations SET status = %s, closed_at = CASE WHEN %s = 'consumed' THEN now()"
+                         " ELSE closed_at END, updated_at = now(), version = version + 1 WHERE id = %s",
+                         (status, status, reservation_id))
+
+    def allocate(self, reservation_id, line_id, quantity):
+        """Guarded: put `quantity` of a line on a delivery note (negative: take it off again)."""
+        return self.uow.one(
+            "UPDATE reservation_lines SET allocated = allocated + %s WHERE reservation_id = %s AND line_id = %s"
+            " AND allocated + %s BETWEEN issued AND quantity RETURNING *",
+            (quantity, reservation_id, line_id, quantity))
+
+    def issue(self, reservation_id, line_id, quantity):
+        return self.uow.one(
+            "UPDATE reservation_lines SET issued = issued + %s WHERE reservation_id = %s AND line_id = %s"
+            " AND issued + %s <= allocated RETURNING *", (quantity, reservation_id, line_id, quantity))
+
+    def expired_batch(self, as_of, limit):
+        """Held reservations past their hold time that no other replica is working on."""
+        return self.uow.all(
+            "SELECT * FROM reservations WHERE status = 'held' AND hold_until <= %s ORDER BY hold_until, id"
+            " LIMIT %s FOR UPDATE SKIP LOCKED", (as_of, limit))
+
+
+class Deliveries:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, delivery, lines):
+        self.uow.execute(
+            "INSERT INTO deliveries (id, number, order_id, order_number, reservation_id, loan_id, warehouse, status,"
+            " customer_id, owner_id, owner_team, region, created_by)"
+            " VALUES (%(id)s, %(number)s, %(order_id)s, %(order_number)s, %(reservation_id)s, %(loan_id)s,"
+            " %(warehouse)s, 'pending', %(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(created_by)s)",
+            delivery)
+        for line_no, line in enumerate(lines, start=1):
+            self.uow.execute(
+                "INSERT INTO delivery_lines (id, delivery_id, line_no, order_line_id, sku, quantity, unit_price,"
+                " vat_rate) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (line["id"], delivery["id"], line_no, line.get("order_line_id"), line["sku"], line["quantity"],
+                 line["unit_price"], line["vat_rate"]))
+
+    def get(self, delivery_id, lock=False):
+        row = self.uow.one("SELECT * FROM deliveries WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                           (delivery_id,))
+        if row is not None:
+            row["lines"] = self.lines(delivery_id)
+        return row
+
+    def lines(self, delivery_id):
+        return self.uow.all("SELECT * FROM delivery_lines WHERE delivery_id = %s ORDER BY line_no", (delivery_id,))
+
+    def pending_for_reservation(self, reservation_id):
+        rows = self.uow.all("SELECT * FROM deliveries WHERE reservation_id = %s AND status = 'pending'"
+                            " ORDER BY created_at, id FOR UPDATE", (reservation_id,))
+        for row in rows:
+            row["lines"] = self.lines(row["id"])
+        return rows
+
+    def mark_issued(self, delivery_id, goods_issue, actor_id):
+        return self.uow.one(
+            "UPDATE deliveries SET status = 'issued', goods_issue_id = %s, goods_issue_number = %s, issued_by = %s,"
+            " issued_at = %s, updated_at = now(), version = version + 1 WHERE id = %s AND status = 'pending'"
+            " RETURNING *", (goods_issue["id"], goods_issue["number"], actor_id, goods_issue["posted_at"], delivery_id))
+
+    def mark_cancelled(self, delivery_id, actor_id, reason):
+        return self.uow.one(
+            "UPDATE deliveries SET status = 'cancelled', cancelled_by = %s, cancelled_at = now(), cancel_reason = %s,"
+            " updated_at = now(), version = version + 1 WHERE id = %s AND status = 'pending' RETURNING *",
+            (actor_id, reason, delivery_id))
+
+    def take_back(self, delivery_line_id, quantity):
+        """Guarded: record `quantity` returned on a line, never more than was issued on it."""
+        return self.uow.one(
+            "UPDATE delivery_lines SET returned = returned + %s WHERE id = %s AND returned + %s <= quantity"
+            " RETURNING *", (quantity, delivery_line_id, quantity))
+
+    def list(self, *, scope_sql, scope_params, order_id=None, status=None, customer_id=None, after=None, limit=50):
+        where, params = [scope_sql], list(scope_params)
+        for column, value in (("order_id", order_id), ("status", status), ("customer_id", customer_id)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        _keyset(where, params, ["created_at", "id"], after, descending=True, types=["timestamptz", "uuid"])
+        rows = self.uow.all(f"SELECT * FROM deliveries{_where(where)} ORDER BY created_at DESC, id DESC LIMIT %s",
+                            params + [limit + 1])
+        lines = {}
+        for line in self.uow.all("SELECT * FROM delivery_lines WHERE delivery_id = ANY(%s) ORDER BY line_no",
+                                 ([row["id"] for row in rows],)):
+            lines.setdefault(line["delivery_id"], []).append(line)
+        for row in rows:
+            row["lines"] = lines.get(row["id"], [])
+        return rows
+
+
+class Loans:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, loan, lines):
+        try:
+            with self.uow.savepoint("loan_insert"):
+                self.uow.execute(
+                    "INSERT INTO loans (id, number, warehouse, status, customer_id, owner_id, owner_team, region,"
+                    " issue_document_id, created_by) VALUES (%(id)s, %(number)s, %(warehouse)s, 'out',"
+                    " %(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(issue_document_id)s,"
+                    " %(created_by)s)", loan)
+        except psycopg2.errors.UniqueViolation:
+            return False
+        for line in lines:
+            self.uow.execute("INSERT INTO loan_lines (loan_id, sku, quantity) VALUES (%s, %s, %s)",
+                             (loan["id"], line["sku"], line["quantity"]))
+        return True
+
+    def get(self, loan_id, lock=False):
+        row = self.uow.one("SELECT * FROM loans WHERE id = %s" + (" FOR UPDATE" if lock else ""), (loan_id,))
+        if row is not None:
+            row["lines"] = self.uow.all("SELECT * FROM loan_lines WHERE loan_id = %s ORDER BY sku", (loan_id,))
+        return row
+
+    def take_back(self, loan_id, sku, quantity):
+        """Guarded: never more back than is still out."""
+        return self.uow.one(
+            "UPDATE loan_lines SET returned = returned + %s WHERE loan_id = %s AND sku = %s"
+            " AND returned + converted + %s <= quantity RETURNING *", (quantity, loan_id, sku, quantity))
+
+    def convert(self, loan_id, sku, quantity):
+        return self.uow.one(
+            "UPDATE loan_lines SET converted = converted + %s WHERE loan_id = %s AND sku = %s"
+            " AND returned + converted + %s <= quantity RETURNING *", (quantity, loan_id, sku, quantity))
+
+    def set_status(self, loan_id, status):
+        self.uow.execute(
+            "UPDATE loans SET status = %s, closed_at = CASE WHEN %s = 'closed' THEN now() END, updated_at = now(),"
+            " version = version + 1 WHERE id = %s", (status, status, loan_id))
+
+
+class CustomerSnapshots:
+    """Moves the customer snapshot on every document of a customer (customer.owner_changed,
+    customer.updated), applying only events newer than the last one applied."""
+
+    TABLES = ("reservations", "deliveries", "loans")
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def _newer(self, customer_id, column, occurred_at):
+        row = self.uow.one(
+            f"INSERT INTO customer_snapshot_versions (customer_id, {column}) VALUES (%s, %s)"
+            f" ON CONFLICT (customer_id) DO UPDATE SET {column} = EXCLUDED.{column}"
+            f" WHERE customer_snapshot_versions.{column} IS NULL OR customer_snapshot_versions.{column} < EXCLUDED.{column}"
+            " RETURNING customer_id", (customer_id, occurred_at))
+        return row is not None
+
+    def move_owner(self, customer_id, owner_id, owner_team, occurred_at):
+        if not self._newer(customer_id, "owner_changed_at", occurred_at):
+            return None
+        moved = 0
+        for table in self.TABLES:
+            moved += self.uow.execute(
+                f"UPDATE {table} SET owner_id = %s, owner_team = %s, updated_at = now(), version = version + 1"
+                " WHERE customer_id = %s AND (owner_id IS DISTINCT FROM %s OR owner_team IS DISTINCT FROM %s)",
+                (owner_id, owner_team, customer_id, owner_id, owner_team)).rowcount
+        return moved
+
+    def move_region(self, customer_id, region, occurred_at):
+        if not self._newer(customer_id, "region_changed_at", occurred_at):
+            return None
+        moved = 0
+        for table in self.TABLES:
+            moved += self.uow.execute(
+                f"UPDATE {table} SET region = %s, updated_at = now(), version = version + 1"
+                " WHERE customer_id = %s AND region IS DISTINCT FROM %s", (region, customer_id, region)).rowcount
+        return moved
+
+
+class Reports:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def shipped(self, *, column, begin, end, scope_sql, scope_params):
+        """Per group: amount and quantity issued in [begin, end), and returned in it."""
+        issued = self.uow.all(
+            f"SELECT {'l.sku' if column == 'sku' else 'd.' + column}::text AS key,"
+            " sum(l.quantity * l.unit_price) AS amount, sum(l.quantity) AS quantity"
+            " FROM deliveries d JOIN delivery_lines l ON l.delivery_id = d.id"
+            f" WHERE d.status = 'issued' AND d.issued_at >= %s AND d.issued_at < %s AND {scope_sql}"
+            " GROUP BY 1", [begin, end] + list(scope_params))
+        returned = self.uow.all(
+            f"SELECT {'l.sku' if column == 'sku' else 'd.' + column}::text AS key,"
+            " sum(l.quantity * l.unit_price) AS amount, sum(l.quantity) AS quantity"
+            " FROM stock_documents s JOIN stock_document_lines l ON l.document_id = s.id"
+            " JOIN deliveries d ON d.id = s.delivery_id"
+            f" WHERE s.kind = 'return_receipt' AND s.posted_at >= %s AND s.posted_at < %s AND {scope_sql}"
+            " GROUP BY 1", [begin, end] + list(scope_params))
+        return issued, returned
