@@ -108,6 +108,17 @@ class Platform:
 
         return ClusterRpcClient(timeout=timeout, uri=self.amqp_uri)
 
+    def publish(self, source, event_type, data):
+        """Publish an event as `source` would (its envelope, on its exchange, in this test's vhost),
+        for a scenario whose producer is not among the started processes. Returns the envelope."""
+        from nameko.standalone.events import event_dispatcher
+
+        from shared import envelope
+
+        event = envelope.build(event_type, data, source=source)
+        event_dispatcher(uri=self.amqp_uri)(source, event_type, event)
+        return event
+
     def logs(self, name):
         return self.procs[name].logs()
 

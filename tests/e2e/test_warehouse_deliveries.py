@@ -6,9 +6,7 @@ The order saga's two steps are played behind the gateway, as the order service d
 import uuid
 
 import pytest
-from nameko.standalone.events import event_dispatcher
 
-from shared import envelope
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +38,8 @@ def test_fr77_fr78_deliveries_over_http(start_platform):
     note = {"order_id": order_id, "lines": [{"sku": "SRV-400W", "quantity": 4}]}
     early = rep1.post("deliveries", note)  # FR-73: not before the order is confirmed
     assert (early.status_code, early.json()["code"]) == (409, "RESERVATION_NOT_COMMITTED")
-    event_dispatcher()("order", "order.confirmed", envelope.build(
-        "order.confirmed", {"order_id": order_id, "number": "SO-2026-000001", "total": "7200.00"}, source="order"))
+    platform.publish("order", "order.confirmed",
+                     {"order_id": order_id, "number": "SO-2026-000001", "total": "7200.00"})
 
     def committed():
         with platform.rpc() as rpc:
