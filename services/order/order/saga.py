@@ -456,12 +456,14 @@ class SagaRunner:
             saga = self._update(saga, state=COMPENSATING, step="releasing", error=error or None)
         kind = saga["kind"]
         why = f"order saga {kind} compensated"
+        # a leg still `pending` may have acted before a crash: it is released like an unknown one
+        maybe = (RESERVED, UNKNOWN, PENDING)
         legs = {}
-        if kind in ("confirm", "cancel", "replacement") and saga["stock_status"] in (RESERVED, UNKNOWN, KEPT):
+        if kind in ("confirm", "cancel", "replacement") and saga["stock_status"] in maybe + (KEPT,):
             legs["stock"] = Leg(self.inventory.release_reservation, order_id=str(saga["order_id"]), reason=why)
-        if kind == "release" and saga["payload"].get("rereserve") and saga["stock_status"] in (RESERVED, UNKNOWN):
+        if kind == "release" and saga["payload"].get("rereserve") and saga["stock_status"] in maybe:
             legs["stock"] = Leg(self.inventory.release_reservation, order_id=str(saga["order_id"]), reason=why)
-        if kind in ("confirm", "release", "cancel", "convert") and saga["credit_status"] in (RESERVED, UNKNOWN):
+        if kind in ("confirm", "release", "cancel", "convert") and saga["credit_status"] in maybe:
             legs["credit"] = Leg(self.billing.release_credit, order_id=str(saga["order_id"]), reason=why)
         outcomes = {name: leg.collect() for name, leg in legs.items()}
         failed = {name: info for name, (status, info) in outcomes.items() if status != RESERVED}

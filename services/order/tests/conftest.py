@@ -111,6 +111,19 @@ class Desk:
         self._dispatch(source, event_type, event)
         return event
 
+    def deliver(self, source, event_type, data, timeout=10.0, **envelope_fields):
+        """Publish and wait until the order service has applied the event (its inbox has it)."""
+        event = self.publish(source, event_type, data, **envelope_fields)
+
+        def applied():
+            failed = self.one("SELECT error FROM failed_messages WHERE event_id = %s", event["event_id"])
+            if failed:
+                raise AssertionError(f"{event_type} was parked: {failed['error']}")
+            return self.scalar("SELECT count(*) FROM inbox WHERE event_id = %s", event["event_id"])
+
+        wait_for(applied, timeout=timeout, what=f"{event_type} applied")
+        return event
+
     def catalog(self, products=CATALOG):
         for product in products:
             self.publish("inventory", "product.created", dict(product, active=True, warranty_months=12))
@@ -138,6 +151,56 @@ class Desk:
 
     def wait(self, check, timeout=10.0, what="condition"):
         return wait_for(check, timeout=timeout, what=what)
+
+    # -- flows every test needs -------------------------------------------------------------------
+    def order(self, actor, customer, lines, **extra):
+        return self.rpc.place_order(request_id=str(uuid.uuid4()), actor=actor,
+                                    order=dict({"customer_id": customer, "lines": lines}, **extra))
+
+    def confirm(self, actor, order):
+        return self.rpc.confirm_order(request_id=str(uuid.uuid4()), actor=actor, order_id=order["id"])
+
+    def confirmed(self, actor, customer, lines):
+        order = self.confirm(actor, self.order(actor, customer, lines))
+        assert order["status"] == "confirmed", order
+        return order
+
+    def issue(self, order, quantities=None, delivery_id=None):
+        """goods.issued as inventory publishes it for (part of) the order; answers the event data."""
+        delivery_id = delivery_id or str(uuid.uuid4())
+        lines = [{"delivery_line_id": str(uuid.uuid4()), "order_line_id": l["id"], "sku": l["sku"],
+                  "quantity": (quantities or {}).get(l["sku"], l["quantity"]), "unit_price": l["unit_price"],
+                  "vat_rate": l["vat_rate"]} for l in order["lines"]]
+        lines = [l for l in lines if l["quantity"] > 0]
+        data = {"delivery_id": delivery_id, "delivery_number": "DN-2026-000001", "order_id": order["id"],
+                "order_number": order["number"], "loan_id": None, "warehouse": "WH-1",
+                "issued_at": "2026-03-02T08:00:00+00:00", "customer_id": order["customer_id"],
+                "owner_id": order["owner_id"], "owner_team": order["owner_team"], "region": order["region"],
+                "lines": lines}
+        self.deliver("inventory", "goods.issued", data)
+        return data
+
+    def invoice(self, order, issued, invoice_id=None):
+        """invoice.issued as billing publishes it for the delivered lines."""
+        from decimal import Decimal
+
+        invoice_id = invoice_id or str(uuid.uuid4())
+        lines = []
+        for line in issued["lines"]:
+            amount = (Decimal(line["unit_price"]) * line["quantity"]).quantize(Decimal("0.01"))
+            net = (amount / (1 + Decimal(line["vat_rate"]))).quantize(Decimal("0.01"))
+            lines.append({"delivery_line_id": line["delivery_line_id"], "order_id": order["id"],
+                          "order_line_id": line["order_line_id"], "sku": line["sku"], "quantity": line["quantity"],
+                          "amount": str(amount), "net": str(net), "tax": str(amount - net)})
+        data = {"invoice_id": invoice_id, "number": "INV-2026-000001", "kind": "ordinary",
+                "issued_at": "2026-03-03T08:00:00+00:00", "customer_id": order["customer_id"],
+                "total": str(sum(Decimal(l["amount"]) for l in lines)), "lines": lines}
+        self.deliver("billing", "invoice.issued", data)
+        return data
+
+    def settle(self, invoice_id, order_ids):
+        return self.deliver("billing", "invoice.settled", {"invoice_id": invoice_id, "order_ids": list(order_ids),
+                                                           "settled_at": "2026-03-20T08:00:00+00:00"})
 
     # -- an org chart (INTEGRATION.md find_approver relations) -----------------------------------
     def org(self):
@@ -190,4 +253,5 @@ def start_desk(container_factory, order_config, db_connect, order_db):
 def desk(start_desk):
     d = start_desk()
     d.catalog()
+    d.books.stock.update({"P1": 100, "P2": 100, "BIG": 10})
     return d
