@@ -110,6 +110,7 @@ CREATE TABLE contracts (
     content_hash       text          NOT NULL,
     round              integer       NOT NULL DEFAULT 0,
     requested_by       uuid,
+    approved_at        timestamptz,
     customer_signatory text,
     customer_signed_at timestamptz,
     company_signed_by  uuid,

@@ -408,6 +408,7 @@ class ContractOut(SnapshotOut):
     content_hash = fields.String()
     required_approvals = fields.List(fields.Nested(StepOut))
     approvals = fields.List(fields.Nested(StepOut))
+    approved_at = fields.DateTime(allow_none=True)
     customer_signatory = fields.String(allow_none=True)
     customer_signed_at = fields.DateTime(allow_none=True)
     company_signed_by = fields.String(allow_none=True)
