@@ -642,8 +642,9 @@ class OrderService(ServiceBase):
         return self._view("order", order_id)
 
     # -- after confirmation: the order follows events -----------------------------------------------
-    def _progress(self, uow, order_id):
-        """Move the order on from what it now knows (shipped, invoiced, paid), one event each."""
+    def _progress(self, uow, order_id, at):
+        """Move the order on from what it now knows (shipped, invoiced, paid), one event each; the
+        stage's time is the business time the event carried (`at`), for the OSB cycle (FR-62)."""
         orders = Orders(uow)
         order = orders.get(order_id, lock=True)
         if order is None:
@@ -655,13 +656,14 @@ class OrderService(ServiceBase):
         if target == order["status"]:
             return
         now = domain.utcnow()
+        at = at or now
         passed = ("partially_shipped", "shipped", "invoiced", "paid")
         stamps = {"shipped": "shipped_at", "invoiced": "invoiced_at", "paid": "paid_at"}
         start = passed.index(order["status"]) + 1 if order["status"] in passed else 0
         fields = {"status": target, "_now": now}
         for status in passed[start:passed.index(target) + 1]:
             if status in stamps:
-                fields[stamps[status]] = order[stamps[status]] or now
+                fields[stamps[status]] = order[stamps[status]] or at
         order = orders.move(order_id, [order["status"]], **fields)
         for status in passed[start:passed.index(target) + 1]:
             if status in stamps:
@@ -684,7 +686,7 @@ class OrderService(ServiceBase):
             if added is not None and line["order_line_id"] is not None:
                 orders.add_shipped(line["order_line_id"], line["quantity"])
         orders.set_once(data["order_id"], "first_shipped_at", data["issued_at"])
-        self._progress(uow, data["order_id"])
+        self._progress(uow, data["order_id"], data["issued_at"])
 
     @event_handler("billing", "invoice.issued")
     def on_invoice_issued(self, uow, event):
@@ -702,7 +704,7 @@ class OrderService(ServiceBase):
                 touched[line["order_id"]] = touched.get(line["order_id"], 0) + line["amount"]
         for order_id, amount in touched.items():
             invoices.add(data["invoice_id"], order_id, data["number"], amount, data["issued_at"])
-            self._progress(uow, order_id)
+            self._progress(uow, order_id, data["issued_at"])
 
     @event_handler("billing", "invoice.reversed")
     def on_invoice_reversed(self, uow, event):
@@ -718,13 +720,15 @@ class OrderService(ServiceBase):
                 if orders.add_invoiced(line["order_line_id"], -quantity, -amount) is not None:
                     orders.add_amounts(line["order_id"], invoiced=-amount)
                     invoices.reverse(data["original_invoice_id"], line["order_id"], amount)
+        for order_id in {line["order_id"] for line in data["lines"] if line["order_id"] is not None}:
+            self._progress(uow, order_id, _when(event))
 
     @event_handler("billing", "invoice.settled")
     def on_invoice_settled(self, uow, event):
         """Paid once every invoice of the order is settled."""
         data = load(schemas.invoice_settled_data, event["data"])
         for row in Invoices(uow).settle(data["invoice_id"], data["settled_at"]):
-            self._progress(uow, row["order_id"])
+            self._progress(uow, row["order_id"], data["settled_at"])
 
     @event_handler("inventory", "goods.returned")
     def on_goods_returned(self, uow, event):
@@ -749,6 +753,8 @@ class OrderService(ServiceBase):
             uow.execute("UPDATE return_lines SET received_quantity = received_quantity + %s"
                         " WHERE return_id = %s AND delivery_line_id = %s",
                         (line["quantity"], data["return_id"], line["delivery_line_id"]))
+        if data["order_id"] is not None:
+            self._progress(uow, data["order_id"], data["received_at"])
         returns = Returns(uow)
         moved = returns.move(data["return_id"], ["approved"], status="received", received_at=data["received_at"])
         if moved is not None:

@@ -82,6 +82,12 @@ def order_config(service_config, order_db):
     return build
 
 
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
+
+
 def wait_for(check, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -174,7 +180,7 @@ class Desk:
         lines = [l for l in lines if l["quantity"] > 0]
         data = {"delivery_id": delivery_id, "delivery_number": "DN-2026-000001", "order_id": order["id"],
                 "order_number": order["number"], "loan_id": None, "warehouse": "WH-1",
-                "issued_at": "2026-03-02T08:00:00+00:00", "customer_id": order["customer_id"],
+                "issued_at": _now(), "customer_id": order["customer_id"],
                 "owner_id": order["owner_id"], "owner_team": order["owner_team"], "region": order["region"],
                 "lines": lines}
         self.deliver("inventory", "goods.issued", data)
@@ -193,14 +199,15 @@ class Desk:
                           "order_line_id": line["order_line_id"], "sku": line["sku"], "quantity": line["quantity"],
                           "amount": str(amount), "net": str(net), "tax": str(amount - net)})
         data = {"invoice_id": invoice_id, "number": "INV-2026-000001", "kind": "ordinary",
-                "issued_at": "2026-03-03T08:00:00+00:00", "customer_id": order["customer_id"],
+                "issued_at": _now(), "customer_id": order["customer_id"],
                 "total": str(sum(Decimal(l["amount"]) for l in lines)), "lines": lines}
         self.deliver("billing", "invoice.issued", data)
         return data
 
     def settle(self, invoice_id, order_ids):
-        return self.deliver("billing", "invoice.settled", {"invoice_id": invoice_id, "order_ids": list(order_ids),
-                                                           "settled_at": "2026-03-20T08:00:00+00:00"})
+        data = {"invoice_id": invoice_id, "order_ids": list(order_ids), "settled_at": _now()}
+        self.deliver("billing", "invoice.settled", data)
+        return data
 
     # -- an org chart (INTEGRATION.md find_approver relations) -----------------------------------
     def org(self):
