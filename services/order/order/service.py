@@ -1125,8 +1125,9 @@ class OrderService(ServiceBase):
         """Resume or compensate sagas left half-way by a crash (their lease ran out before as_of)."""
         return self._runner().recover(_as_of(as_of))
 
-    @timer(interval=15)
+    @timer(interval=5)
     def recover_sagas(self):
+        """Every 5 s in every replica: one indexed query when nothing is stuck."""
         self._runner().recover(domain.utcnow())
 
     @rpc
