@@ -388,13 +388,7 @@ class SagaRunner:
             order, lines = orders.get(saga["order_id"]), orders.lines(saga["order_id"])
         stock_leg = credit_leg = None
         if saga["stock_status"] in (PENDING, UNKNOWN, EXPIRED):
-            stock_leg = Leg(
-                self.inventory.reserve_stock, reservation_id=str(saga["stock_reservation_id"]),
-                order_id=str(order["id"]), order_number=order["number"], customer_id=str(order["customer_id"]),
-                owner_id=events._s(order["owner_id"]), owner_team=order["owner_team"], region=order["region"],
-                warehouse=order["warehouse"],
-                lines=[{"line_id": str(l["id"]), "sku": l["sku"], "quantity": l["quantity"],
-                        "unit_price": str(l["unit_price"]), "vat_rate": str(l["vat_rate"])} for l in lines])
+            stock_leg = self._stock_leg(saga, order, lines)
         if saga["credit_status"] in (PENDING, UNKNOWN):
             credit_leg = Leg(
                 self.billing.reserve_credit, reservation_id=str(saga["credit_reservation_id"]),
@@ -414,6 +408,16 @@ class SagaRunner:
         if outcome == "credit_hold":
             return self._held(saga, refusals.get("credit"))
         return self.compensate(saga)
+
+    def _stock_leg(self, saga, order, lines):
+        """inventory.reserve_stock for the order, keyed by the saga's reservation id."""
+        return Leg(
+            self.inventory.reserve_stock, reservation_id=str(saga["stock_reservation_id"]),
+            order_id=str(order["id"]), order_number=order["number"], customer_id=str(order["customer_id"]),
+            owner_id=events._s(order["owner_id"]), owner_team=order["owner_team"], region=order["region"],
+            warehouse=order["warehouse"],
+            lines=[{"line_id": str(l["id"]), "sku": l["sku"], "quantity": l["quantity"],
+                    "unit_price": str(l["unit_price"]), "vat_rate": str(l["vat_rate"])} for l in lines])
 
     def _confirmed(self, saga, next_step=None):
         """The order is confirmed and order.confirmed goes out, in one transaction; the saga ends
@@ -595,22 +599,16 @@ class SagaRunner:
 
     # -- replacement (after-sales) -------------------------------------------------------------------
     def _run_replacement(self, saga):
-        if saga["step"] in (None, "answered") and saga["stock_status"] != RESERVED:
-            with self.db.transaction() as uow:
-                orders = Orders(uow)
-                order, lines = orders.get(saga["order_id"]), orders.lines(saga["order_id"])
-            status, info = Leg(
-                self.inventory.reserve_stock, reservation_id=str(saga["stock_reservation_id"]),
-                order_id=str(order["id"]), order_number=order["number"], customer_id=str(order["customer_id"]),
-                owner_id=events._s(order["owner_id"]), owner_team=order["owner_team"], region=order["region"],
-                warehouse=order["warehouse"],
-                lines=[{"line_id": str(l["id"]), "sku": l["sku"], "quantity": l["quantity"],
-                        "unit_price": str(l["unit_price"]), "vat_rate": str(l["vat_rate"])} for l in lines],
-            ).collect()
-            error = {"stock": _refusal(info)} if status != RESERVED else None
-            saga = self._update(saga, stock_status=status, step="answered", error=error)
-            if status != RESERVED:
-                return self.compensate(saga)
+        if saga["step"] != "delivery":
+            if saga["stock_status"] != RESERVED:
+                with self.db.transaction() as uow:
+                    orders = Orders(uow)
+                    order, lines = orders.get(saga["order_id"]), orders.lines(saga["order_id"])
+                status, info = self._stock_leg(saga, order, lines).collect()
+                error = {"stock": _refusal(info)} if status != RESERVED else None
+                saga = self._update(saga, stock_status=status, step="answered", error=error)
+                if status != RESERVED:
+                    return self.compensate(saga)
             saga = self._confirmed(saga, next_step="delivery")
         with self.db.transaction() as uow:
             orders = Orders(uow)

@@ -260,3 +260,27 @@ def test_create_replacement_is_a_confirmed_no_charge_order_with_its_delivery(des
         desk.rpc.create_replacement(request_id=rid(), actor=engineer, **dict(args, sku="P1"))
     assert info.value.code == "INSUFFICIENT_STOCK"
     assert books.of("inventory.create_delivery") == [delivery]
+
+
+def test_a_replacement_whose_delivery_could_not_be_raised_is_finished_by_the_recovery_job(desk, books):
+    from datetime import datetime, timedelta, timezone
+
+    from shared.errors import ServiceUnavailable
+
+    org = desk.org()
+    engineer = books.add_staff("service_engineer", username="eng")
+    books.modes["inventory.create_delivery"] = "crash"
+    key = rid()
+    with pytest.raises(ServiceUnavailable):
+        desk.rpc.create_replacement(request_id=key, actor=engineer, customer_id=org.customer, sku="P2", quantity=1,
+                                    delivery_id=rid(), service_request_id=rid())
+    order_id = desk.scalar("SELECT id::text FROM orders")
+    stuck = desk.rpc.get_order(actor=engineer, order_id=order_id)
+    assert stuck["status"] == "confirmed" and stuck["delivery_id"] is None and stuck["saga"]["state"] == "running"
+    books.modes.clear()
+    later = (datetime.now(timezone.utc) + timedelta(seconds=31)).isoformat()
+    assert desk.rpc.run_recover_sagas(as_of=later)["finished"] == 1
+    done = desk.rpc.get_order(actor=engineer, order_id=order_id)
+    assert done["delivery_id"] and done["saga"]["state"] == "done"
+    assert len({c["request_id"] for c in books.of("inventory.create_delivery")}) == 1  # the same request again
+    assert len(books.of("inventory.reserve_stock")) == 1
