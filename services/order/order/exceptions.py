@@ -110,5 +110,3 @@ class TargetExists(Conflict):
 class RoleNotAllowed(Forbidden):
     title = "Not allowed for this role"
 
-
-ERRORS_BY_CODE = {cls.code: cls for cls in (InsufficientStock, CreditLimitExceeded)}

@@ -12,20 +12,19 @@ from datetime import datetime, time, timedelta, timezone
 
 from nameko.timer import timer
 
-from order import domain, events, views
+from order import domain, events, schemas, settings as order_settings, views
 from order.chains import Chains, to_rows, to_steps
 from order.db import (
-    Contracts, Deliveries, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns, Sagas, Snapshots,
-    Steps, Targets,
+    Contracts, Deliveries, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns, Snapshots, Steps,
+    Targets,
 )
 from order.exceptions import (
     ApprovalRequired, ConcurrentChange, ContractIncomplete, CustomerNotQuotable, DocumentNotFound, InvalidState,
     QuotaExceeded, QuoteExpired, RoleNotAllowed, TargetBreakdownMismatch, TargetExists,
 )
 from order.saga import SagaRunner
-from order import schemas, settings as order_settings
 from shared import approvals, pagination
-from shared.access import SYSTEM_ACTOR, scope
+from shared.access import scope
 from shared.db import dumps
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
@@ -1172,5 +1171,3 @@ class OrderService(ServiceBase):
     def close_orders(self):
         self.run_close_orders(as_of=None)
 
-
-__all__ = ["OrderService", "SYSTEM_ACTOR"]
