@@ -460,7 +460,7 @@ class ReviewRepository:
     def get(self, review_id, visibility=EVERYTHING):
         condition, params = visibility.sql("c.owner_id", "c.owner_team")
         return self.uow.one(
-            "SELECT r.*, c.owner_id, c.owner_team, c.number AS customer_number FROM reviews r"
+            "SELECT r.*, c.owner_id, c.owner_team, c.region, c.number AS customer_number FROM reviews r"
             f" JOIN customers c ON c.id = r.customer_id WHERE r.id = %s AND {condition}", [review_id] + params)
 
     def decide(self, review_id, state, decided_by, comment):

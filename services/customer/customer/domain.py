@@ -156,14 +156,14 @@ def assignment_kind(actor, customer, target):
     if actor.get("role") not in MANAGING_ROLES:
         raise ReassignmentForbidden(f"the role {actor.get('role')} may not change a customer's owner (FR-08)")
     if target is None:
-        raise OwnerNotEligible("the new owner is not in the org chart", errors={"owner": ["no such staff member"]})
+        raise OwnerNotEligible("the new owner is not in the org chart", errors={"owner_id": ["no such staff member"]})
     if not target["active"] or target["role"] not in COLLECTING_ROLES:
         raise OwnerNotEligible(f"{target['display_name']} is not an active salesperson",
-                               errors={"owner": ["must be an active sales rep, manager or director"]})
+                               errors={"owner_id": ["must be an active sales rep, manager or director"]})
     if actor["role"] == "sales_manager" and str(target["id"]) != actor["staff_id"] \
             and (not actor.get("team") or target["team"] != actor.get("team")):
         raise OwnerNotEligible(f"{target['display_name']} is not in your team",
-                               errors={"owner": ["a sales manager assigns within their own team"]})
+                               errors={"owner_id": ["a sales manager assigns within their own team"]})
     if customer["owner_id"] is not None and str(customer["owner_id"]) == str(target["id"]):
         raise InvalidState(f"{target['display_name']} already owns this customer")
     if customer["owner_id"] is None:

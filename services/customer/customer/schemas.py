@@ -424,7 +424,12 @@ class WeekRowOut(Schema):
 
 
 # -- opportunities ---------------------------------------------------------------------------------
-MONEY = dict(places=2, as_string=True, validate=validate.Range(0, 10 ** 15))
+def _cents(value):
+    if value.as_tuple().exponent < -2:
+        raise ValidationError("at most 2 decimal places")
+
+
+MONEY = dict(as_string=True, validate=[validate.Range(0, 10 ** 15), _cents])
 
 
 class OpportunityInput(StrictSchema):
