@@ -160,7 +160,7 @@ def test_api_users_patch_and_the_login_follows_the_org_chart(crm_api):
         "role": "sales_manager", "team": "East-2", "territory": "EAST", "capacity": "1.50",
         "discount_authority": "0.08"}, expect=200)
     assert (changed["role"], changed["team"], changed["discount_authority"], changed["price_authority"]) == \
-        ("sales_manager", "East-2", "0.0800", "0.80")
+        ("sales_manager", "East-2", "0.08", "0.80")
     deadline = eventlet.hubs.get_hub().clock() + 15
     while rep.get("customers/pool").status_code != 200:  # staff.updated reaches the gateway
         assert eventlet.hubs.get_hub().clock() < deadline, "the login did not follow the org chart"

@@ -109,10 +109,16 @@ RELATIONS = ("direct_manager", "division_head", "marketing_director", "product_m
 
 
 def authorities(role, discount_authority=None, price_authority=None):
-    """The effective (discount_authority, price_authority): the person's own, else their role's."""
+    """The effective (discount_authority, price_authority): the person's own, else their role's;
+    with two decimal places unless more are needed (`0.07`, `0.075`)."""
     discount, price = AUTHORITY_DEFAULTS.get(role, NO_AUTHORITY)
-    return (discount if discount_authority is None else Decimal(discount_authority),
-            price if price_authority is None else Decimal(price_authority))
+    return (_fraction(discount if discount_authority is None else discount_authority),
+            _fraction(price if price_authority is None else price_authority))
+
+
+def _fraction(value):
+    value = Decimal(value)
+    return value.quantize(CENT) if value == value.quantize(CENT) else value.normalize()
 
 
 def check_org_change(actor):

@@ -390,16 +390,9 @@ class CustomerService(ServiceBase):
 
     @rpc
     def list_contacts(self, *, actor, customer_id, limit=None, cursor=None):
-        actor = load_actor(actor)
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
-        with self.db.transaction() as uow:
-            customer = self._customer(uow, actor, customer_id)
-            rows = ContactRepository(uow).page(customer["id"], after, limit)
-        items, _ = pagination.page(rows, limit, _by_time("created_at"))
-        next_cursor = pagination.encode(items[-1]["created_at"].isoformat(), items[-1]["id"]) \
-            if len(rows) > limit else None
-        return {"items": [contact_out.dump(row) for row in items], "next_cursor": next_cursor}
+        """FR-15: the contact persons, in the order they were added."""
+        return self._customer_list(actor, customer_id, limit, cursor, ContactRepository, "created_at",
+                                   contact_out.dump)
 
     @rpc
     def record_follow_up(self, *, request_id, actor, customer_id, follow_up):

@@ -12,7 +12,7 @@ def test_fr119_staff_carry_authorities_by_role_or_their_own(crm):
     assert (got["role"], got["team"], got["region"], got["active"]) == ("sales_rep", "East-1", "East", True)
     assert (got["discount_authority"], got["price_authority"], got["capacity"]) == ("0.05", "0.85", "1.00")
     got = crm.rpc.get_staff(staff_id=senior["staff_id"])
-    assert (got["discount_authority"], got["price_authority"], got["capacity"]) == ("0.0700", "0.8200", "1.50")
+    assert (got["discount_authority"], got["price_authority"], got["capacity"]) == ("0.07", "0.82", "1.50")
     with pytest.raises(ValidationFailed) as info:
         crm.staff(discount_authority="1.5")
     assert "discount_authority" in info.value.errors

@@ -13,9 +13,13 @@ def test_fr08_a_manager_overrides_the_owner_with_a_reason_and_the_history_is_kep
     customer = crm.customer(rep)
     opportunity = crm.rpc.create_opportunity(request_id=crm.rid(), actor=rep, opportunity={
         "customer_id": customer["id"], "title": "CNC retrofit", "expected_amount": "120000.00", "probability": 30})
-    moved = crm.rpc.assign_owner(request_id=crm.rid(), actor=manager, customer_id=customer["id"],
+    request_id = crm.rid()
+    moved = crm.rpc.assign_owner(request_id=request_id, actor=manager, customer_id=customer["id"],
                                  owner_id=other["staff_id"], reason="rep moves to key accounts")
     assert (moved["owner_id"], moved["owner_team"]) == (other["staff_id"], "East-1")
+    again = crm.rpc.assign_owner(request_id=request_id, actor=manager, customer_id=customer["id"],
+                                 owner_id=other["staff_id"], reason="rep moves to key accounts")
+    assert again == moved  # a retried command answers the first answer and does nothing again
     assert moved["contact_due_by"] > customer["contact_due_by"]  # a new week to make contact
     history = crm.rpc.list_owner_history(actor=manager, customer_id=customer["id"])["items"]
     assert [(h["kind"], h["owner_id"], h["actor_id"], h["reason"]) for h in history][-1] == \
@@ -153,3 +157,23 @@ def test_fr10_a_contact_before_the_assignment_does_not_count_and_follow_ups_are_
     assert follow_up["feedback"] == "happy with the samples"
     with pytest.raises(NotFound):
         crm.rpc.list_follow_ups(actor=other, customer_id=customer["id"])
+
+
+def test_fr08_owner_changes_are_guarded_updates_a_stale_read_changes_nothing(crm, db_connect, db_name):
+    """Read-modify-write would let two managers' changes overwrite each other; the guarded update
+    (WHERE version = the version read) lets only one through — the other gets CONCURRENT_UPDATE."""
+    from customer.db import CustomerRepository
+    from shared.db import UnitOfWork
+
+    manager, (rep, other) = crm.team()
+    customer = crm.customer(rep)
+    stale = customer["version"]
+    crm.rpc.record_follow_up(request_id=crm.rid(), actor=rep, customer_id=customer["id"], follow_up={
+        "channel": "phone", "occurred_at": crm.now().isoformat(), "summary": "a change in between"})
+    conn = db_connect(db_name)
+    conn.autocommit = False
+    repo = CustomerRepository(UnitOfWork(conn, "test"))
+    assert repo.change_owner(customer["id"], stale, other["staff_id"], "East-1", crm.now(), crm.now()) is None
+    assert repo.change_owner(customer["id"], stale + 1, other["staff_id"], "East-1", crm.now(), crm.now())
+    conn.rollback()
+    assert crm.rpc.get_customer(actor=rep, customer_id=customer["id"])["owner_id"] == rep["staff_id"]

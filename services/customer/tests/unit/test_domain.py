@@ -86,7 +86,8 @@ def test_fr119_authorities_default_by_role_and_a_person_may_have_their_own():
     assert domain.authorities("sales_rep") == (Decimal("0.05"), Decimal("0.85"))
     assert domain.authorities("sales_manager") == (Decimal("0.10"), Decimal("0.80"))
     assert domain.authorities("sales_director") == (Decimal("0.15"), Decimal("0.70"))
-    assert domain.authorities("sales_rep", Decimal("0.07"), None) == (Decimal("0.07"), Decimal("0.85"))
+    assert domain.authorities("sales_rep", Decimal("0.0700"), None) == (Decimal("0.07"), Decimal("0.85"))
+    assert str(domain.authorities("sales_rep", Decimal("0.0750"), Decimal("0.9000"))[0]) == "0.075"
     assert domain.authorities("warehouse") == (Decimal("0.00"), Decimal("1.00"))  # no authority at all
 
 
