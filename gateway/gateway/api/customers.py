@@ -85,6 +85,9 @@ class CustomerCreate(StrictSchema):
     needs = text(4000)
     problems = text(4000, metadata={"description": "FR-16: the customer's own view of its problems"})
     preferences = text(4000)
+    collected_at = moment(metadata={
+        "description": "FR-04: when the data was gathered (default now); entered over 2 working days later is "
+                       "flagged late_entry"})
 
     example = {
         "name": "Suzhou Hengli Precision Machinery Co., Ltd.", "tax_id": "91320500MA1MXX7L2K",
@@ -124,6 +127,7 @@ class CustomerQuery(PageQuery):
     industry = text(100, load_default=None)
     size = fields.String(load_default=None, validate=validate.OneOf(SIZES))
     source = fields.String(load_default=None, validate=validate.OneOf(SOURCES))
+    late_entry = fields.Boolean(load_default=None, metadata={"description": "entered late (FR-04)"})
     q = text(200, load_default=None, metadata={"description": "text in the name, number or tax id"})
 
 
@@ -223,6 +227,8 @@ class CustomerOut(Schema):
     reclaimable = fields.Boolean()
     reclaimable_since = fields.DateTime(allow_none=True)
     first_order_at = fields.DateTime(allow_none=True)
+    collected_at = fields.DateTime(allow_none=True)
+    late_entry = fields.Boolean(metadata={"description": "FR-04: entered over 2 working days after collection"})
     created_by = fields.UUID(allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime()
@@ -527,7 +533,8 @@ class CustomersApi:
     def list_customers(self, call):
         """List the customers the caller may see, filtered."""
         query = plain(call.query)
-        filters = _filters(query, ("owner", "team", "status", "region", "industry", "size", "source", "q"))
+        filters = _filters(query, ("owner", "team", "status", "region", "industry", "size", "source", "late_entry",
+                                   "q"))
         return self.customer.list_customers(actor=call.actor, filters=filters, limit=query["limit"],
                                             cursor=query["cursor"])
 

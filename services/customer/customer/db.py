@@ -170,7 +170,7 @@ CUSTOMER_COLUMNS = """
     c.id, c.number, c.name, c.tax_id, c.industry, c.size, c.region, c.address, c.source, c.status,
     c.needs, c.problems, c.preferences, c.bank_account, c.owner_id, s.display_name AS owner_name, c.owner_team,
     c.assigned_at, c.contact_due_by, c.contacted_at, c.last_contact_at, c.reclaimable_since, c.first_order_at,
-    c.created_by, c.created_at, c.updated_at, c.version
+    c.collected_at, c.late_entry, c.created_by, c.created_at, c.updated_at, c.version
 """
 CUSTOMER_FROM = "customers c LEFT JOIN staff s ON s.id = c.owner_id"
 PROFILE_COLUMNS = ("name", "name_key", "tax_id", "industry", "size", "region", "address", "needs", "problems",
@@ -189,11 +189,11 @@ class CustomerRepository:
                 self.uow.execute(
                     "INSERT INTO customers (id, number, name, name_key, tax_id, industry, size, region, address,"
                     " source, status, needs, problems, preferences, bank_account, owner_id, owner_team, assigned_at,"
-                    " contact_due_by, created_by, created_at, updated_at)"
+                    " contact_due_by, collected_at, late_entry, created_by, created_at, updated_at)"
                     " VALUES (%(id)s, %(number)s, %(name)s, %(name_key)s, %(tax_id)s, %(industry)s, %(size)s,"
                     " %(region)s, %(address)s, %(source)s, %(status)s, %(needs)s, %(problems)s, %(preferences)s,"
                     " %(bank_account)s, %(owner_id)s, %(owner_team)s, %(assigned_at)s, %(contact_due_by)s,"
-                    " %(created_by)s, %(created_at)s, %(created_at)s)",
+                    " %(collected_at)s, %(late_entry)s, %(created_by)s, %(created_at)s, %(created_at)s)",
                     dict(customer, bank_account=dumps(customer["bank_account"]) if customer["bank_account"] else None),
                 )
         except psycopg2.errors.UniqueViolation:
@@ -296,13 +296,13 @@ class CustomerRepository:
         )
 
     def list_query(self, visibility, *, owner=None, team=None, status=None, region=None, industry=None,
-                   size=None, source=None, q=None, pool=None, after=None, limit=50):
+                   size=None, source=None, late_entry=None, q=None, pool=None, after=None, limit=50):
         """(SQL, params) of one keyset page (limit + 1 rows), newest first."""
         condition, params = visibility.sql("c.owner_id", "c.owner_team")
         where = [condition]
         for column, value in (("c.owner_id", owner), ("c.owner_team", team), ("c.status", status),
                               ("c.region", region), ("c.industry", industry), ("c.size", size),
-                              ("c.source", source)):
+                              ("c.source", source), ("c.late_entry", late_entry)):
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
@@ -675,7 +675,8 @@ class ReportRepository:
         condition, params = visibility.sql("c.owner_id", "c.owner_team")
         key = self.CUSTOMER_KEYS[group_by]
         return self.uow.all(
-            f"SELECT {key} AS key, count(*) AS new_customers FROM customers c"
+            f"SELECT {key} AS key, count(*) AS new_customers, count(*) FILTER (WHERE c.late_entry) AS late_entries"
+            " FROM customers c"
             " LEFT JOIN staff cs ON cs.id = c.created_by"
             f" WHERE c.created_at >= %s AND c.created_at < %s AND {condition} GROUP BY 1",
             [start, end] + params)

@@ -69,6 +69,27 @@ def tax_key(tax_id):
     return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", tax_id)).upper() or None
 
 
+COLLECTION_DAILY_STANDARD = 10  # FR-03: new customer records per salesperson per working day
+ENTRY_WORKING_DAYS = 2          # FR-04: entered within 2 working days of collection
+MAX_COLLECTION_AGE = timedelta(days=366)
+
+
+def entry_is_late(collected_at, entered_at, deadline_after_working_days):
+    """FR-04: a record entered after the end of the second working day after its collection (Chinese
+    calendar, passed in) is flagged late; a collection time in the future or over a year ago is refused."""
+    if collected_at is None:
+        return False
+    not_in_future("collected_at", collected_at, entered_at)
+    if collected_at < entered_at - MAX_COLLECTION_AGE:
+        raise FieldInvalid("collected_at", "more than a year ago: record it as existing company data instead")
+    return entered_at > deadline_after_working_days(collected_at, ENTRY_WORKING_DAYS)
+
+
+def collection_standard(working_days, reps):
+    """FR-03: 10 new records per rep per working day."""
+    return COLLECTION_DAILY_STANDARD * working_days * reps
+
+
 def initial_owner(actor):
     """The recorder owns what they collected (FR-06); others' records go to the pool (FR-09, FR-11)."""
     if actor.get("role") in COLLECTING_ROLES:

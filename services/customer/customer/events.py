@@ -36,6 +36,8 @@ def customer_created(row):
         "status": row["status"],
         "owner_id": _id(row["owner_id"]),
         "owner_team": row["owner_team"],
+        "collected_at": _at(row["collected_at"]),
+        "late_entry": row["late_entry"],
         "created_at": _at(row["created_at"]),
     }
 

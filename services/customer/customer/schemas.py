@@ -152,6 +152,7 @@ class CustomerInput(StrictSchema):
     preferences = text(4000)
     contacts = fields.List(fields.Nested(ContactInput), load_default=list)
     bank_account = fields.Nested(BankAccountInput, load_default=None, allow_none=True)
+    collected_at = moment()  # FR-04: when the data was gathered (default: now)
 
 
 class CustomerChanges(StrictSchema):
@@ -183,6 +184,7 @@ class CustomerFilters(StrictSchema):
     industry = text(100)
     size = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.SIZES))
     source = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.SOURCES))
+    late_entry = fields.Boolean(load_default=None, allow_none=True)
     q = text(200)
 
 
@@ -260,6 +262,8 @@ class CustomerOut(Schema):
     reclaimable = fields.Function(lambda row: row.get("reclaimable_since") is not None)
     reclaimable_since = fields.DateTime(allow_none=True)
     first_order_at = fields.DateTime(allow_none=True)
+    collected_at = fields.DateTime(allow_none=True)
+    late_entry = fields.Boolean()
     created_by = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -263,6 +263,7 @@ class CustomerService(ServiceBase):
 
         def run(uow):
             now = _now()
+            late_entry = domain.entry_is_late(data["collected_at"], now, workdays.deadline_after_working_days)
             owner_id = domain.initial_owner(actor)
             owner = StaffRepository(uow).get(owner_id) if owner_id else None
             if owner_id and owner is None:
@@ -271,7 +272,7 @@ class CustomerService(ServiceBase):
                 data, id=uuid.uuid4(), number=uow.next_number("CUS", now.year), name_key=domain.name_key(data["name"]),
                 tax_id=domain.tax_key(data["tax_id"]), owner_id=owner_id, owner_team=owner["team"] if owner else None,
                 assigned_at=now if owner_id else None, contact_due_by=domain.contact_due_by(now) if owner_id else None,
-                created_by=actor["staff_id"], created_at=now,
+                created_by=actor["staff_id"], created_at=now, late_entry=late_entry,
             )
             repo = CustomerRepository(uow)
             if repo.add(record) is None:
@@ -942,7 +943,8 @@ class CustomerService(ServiceBase):
     @rpc
     def report_activity(self, *, actor, period_start, period_end, group_by):
         """Per group (rep | team | region | customer): logged visits and late logs, the visit
-        standard (10 per rep per week, FR-26) and the share reached, follow-ups, new customers."""
+        standard (10 per rep per week, FR-26) and the share reached, follow-ups, new customers (and
+        those entered late, FR-04) against the collection standard (10 per rep per working day, FR-03)."""
         actor = load_actor(actor)
         data = load(report_input, {"period_start": period_start, "period_end": period_end, "group_by": group_by})
         group_by = data["group_by"]
@@ -961,17 +963,21 @@ class CustomerService(ServiceBase):
                 for row in rows:
                     figures.setdefault(row["key"], {}).update({k: v for k, v in row.items() if k != "key"})
             names = reports.names(group_by, [k for k in figures if k is not None])
+        working_days = workdays.working_days_between(data["period_start"] - timedelta(days=1), data["period_end"])
+        per_rep = group_by != "customer"
         groups = []
         for key, values in figures.items():
-            visits = values.get("visits", 0)
-            standard = domain.visit_standard(data["period_start"], data["period_end"], values.get("reps", 0)) \
-                if group_by != "customer" else None
+            visits, created, reps = values.get("visits", 0), values.get("new_customers", 0), values.get("reps", 0)
+            standard = domain.visit_standard(data["period_start"], data["period_end"], reps) if per_rep else None
+            collection = domain.collection_standard(working_days, reps) if per_rep else None
             groups.append({
                 "key": key, "name": names.get(key), "visits": visits, "late_logs": values.get("late_logs", 0),
-                "follow_ups": values.get("follow_ups", 0), "new_customers": values.get("new_customers", 0),
-                "reps": values.get("reps", 0) if group_by != "customer" else None,
+                "follow_ups": values.get("follow_ups", 0), "new_customers": created,
+                "late_entries": values.get("late_entries", 0), "reps": reps if per_rep else None,
                 "visit_standard": str(standard) if standard is not None else None,
                 "visits_vs_standard": str(domain.share(visits, standard)) if standard else None,
+                "collection_standard": collection,
+                "collection_vs_standard": str(domain.share(created, collection)) if collection else None,
             })
         groups.sort(key=lambda g: (g["key"] is None, g["key"] or ""))
         return {"period_start": data["period_start"].isoformat(), "period_end": data["period_end"].isoformat(),

@@ -4,6 +4,7 @@ helpers that record staff and customers through the service itself and look behi
 outbox, the tables) with a plain connection."""
 import uuid
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import eventlet
 import pytest
@@ -18,6 +19,11 @@ def rid():
 
 def utcnow():
     return datetime.now(timezone.utc)
+
+
+def business_today():
+    """Today in Asia/Shanghai, where the business dates are (DESIGN.md)."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 @pytest.fixture
@@ -54,6 +60,7 @@ class Crm:
     ADMIN = {"staff_id": str(uuid.uuid4()), "role": "admin", "username": "admin"}
     rid = staticmethod(rid)
     now = staticmethod(utcnow)
+    today = staticmethod(business_today)
 
     def __init__(self, rpc, db):
         self.rpc = rpc

@@ -1,7 +1,7 @@
 """Classification with history (FR-13, `signed` from the first order.confirmed), purchase history
 (FR-17) and the customer review that makes a customer quotable (FR-14)."""
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from nameko.standalone.events import event_dispatcher
@@ -89,7 +89,7 @@ def test_fr14_a_review_approved_by_the_product_manager_makes_the_customer_quotab
     assert crm.rpc.check_quotable(customer_id=customer["id"]) == {
         "customer_id": customer["id"], "quotable": False, "reason": "the customer has no approved review",
         "review": None}
-    valid_until = date.today() + timedelta(days=180)
+    valid_until = crm.today() + timedelta(days=180)
     review = crm.rpc.submit_review(request_id=crm.rid(), actor=rep, customer_id=customer["id"], review={
         "business_status": "operating", "credit_opinion": "pays within 30 days; registered capital 5M",
         "valid_until": valid_until.isoformat()})
@@ -124,20 +124,20 @@ def test_fr14_bad_reviews_are_refused_and_a_rejection_needs_a_comment(crm):
     pm = crm.staff("product_manager")
     customer = crm.customer(rep)
     for review, field in (({"business_status": "operating", "credit_opinion": "fine",
-                            "valid_until": (date.today() - timedelta(days=1)).isoformat()}, "valid_until"),
+                            "valid_until": (crm.today() - timedelta(days=1)).isoformat()}, "valid_until"),
                           ({"business_status": "thriving", "credit_opinion": "fine",
-                            "valid_until": date.today().isoformat()}, "business_status"),
-                          ({"business_status": "operating", "valid_until": date.today().isoformat()},
+                            "valid_until": crm.today().isoformat()}, "business_status"),
+                          ({"business_status": "operating", "valid_until": crm.today().isoformat()},
                            "credit_opinion")):
         with pytest.raises(ValidationFailed) as info:
             crm.rpc.submit_review(request_id=crm.rid(), actor=rep, customer_id=customer["id"], review=review)
         assert field in info.value.errors
     with pytest.raises(NotFound):  # someone else's customer
         crm.rpc.submit_review(request_id=crm.rid(), actor=other, customer_id=customer["id"], review={
-            "business_status": "operating", "credit_opinion": "x", "valid_until": date.today().isoformat()})
+            "business_status": "operating", "credit_opinion": "x", "valid_until": crm.today().isoformat()})
     review = crm.rpc.submit_review(request_id=crm.rid(), actor=rep, customer_id=customer["id"], review={
         "business_status": "suspended", "credit_opinion": "licence suspended",
-        "valid_until": date.today().isoformat()})
+        "valid_until": crm.today().isoformat()})
     with pytest.raises(ValidationFailed) as info:
         crm.rpc.reject_review(request_id=crm.rid(), actor=pm, customer_id=customer["id"], review_id=review["id"],
                               comment="")

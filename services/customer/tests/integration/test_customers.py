@@ -1,5 +1,7 @@
 """The customer archive against real PostgreSQL and RabbitMQ: recording (FR-01, FR-02, FR-06, FR-12,
 FR-15), the duplicate rule (FR-07), the profile (FR-16, FR-17), contacts, row-level access, lists."""
+from datetime import timedelta
+
 import eventlet
 import psycopg2
 import pytest
@@ -18,6 +20,19 @@ def test_fr06_recorder_owns_new_customer_and_contact_is_due_in_a_week(crm):
     assert crm.rpc.get_customer(actor=rep, customer_id=created["id"])["id"] == created["id"]
     [claim] = crm.rpc.list_owner_history(actor=rep, customer_id=created["id"])["items"]
     assert (claim["kind"], claim["owner_id"], claim["source"]) == ("claim", rep["staff_id"], "trade_fair")
+
+
+def test_fr04_a_record_entered_over_two_working_days_after_its_collection_is_flagged(crm):
+    rep = crm.staff()
+    late = crm.customer(rep, collected_at=(crm.now() - timedelta(days=10)).isoformat())
+    fresh = crm.customer(rep, collected_at=(crm.now() - timedelta(hours=2)).isoformat())
+    assert (late["late_entry"], fresh["late_entry"], crm.customer(rep)["late_entry"]) == (True, False, False)
+    assert [c["id"] for c in crm.rpc.list_customers(actor=rep, filters={"late_entry": True})["items"]] == [late["id"]]
+    assert [e["data"]["late_entry"] for e in crm.outbox("customer.created")] == [True, False, False]
+    with pytest.raises(ValidationFailed) as info:
+        crm.customer(rep, collected_at=(crm.now() + timedelta(days=1)).isoformat())
+    assert "collected_at" in info.value.errors
+    assert crm.scalar("SELECT count(*) FROM customers") == 3
 
 
 def test_fr07_duplicate_name_or_tax_id_is_refused_naming_the_owner_and_the_claim_is_kept(crm):

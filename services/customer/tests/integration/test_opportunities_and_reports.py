@@ -2,16 +2,18 @@
 order) | lost (with a reason); and the aggregates the gateway's reports join (visits against the
 standard, new customers, the pipeline weighted by probability)."""
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
+from shared import workdays
 from shared.errors import Conflict, NotFound, ValidationFailed
 
 
 def opportunity(crm, actor, customer, **over):
     body = {"customer_id": customer["id"], "title": "CNC retrofit line 2", "expected_amount": "250000.00",
-            "probability": 20, "expected_close": (date.today() + timedelta(days=60)).isoformat(),
+            "probability": 20, "expected_close": (crm.today() + timedelta(days=60)).isoformat(),
             "source": "visit"}
     body.update(over)
     return crm.rpc.create_opportunity(request_id=crm.rid(), actor=actor, opportunity=body)
@@ -91,7 +93,8 @@ def test_report_activity_counts_visits_against_the_standard_and_new_customers(cr
     manager, (busy, idle) = crm.team("East-1", region="East")
     _, (north,) = crm.team("North-1", reps=1, region="North")
     director = crm.staff("sales_director")
-    customers = [crm.customer(busy) for _ in range(3)] + [crm.customer(north)]
+    customers = [crm.customer(busy) for _ in range(2)] + [
+        crm.customer(busy, collected_at=(crm.now() - timedelta(days=10)).isoformat()), crm.customer(north)]
     for n in range(5):
         crm.execute(
             "INSERT INTO visits (id, number, customer_id, rep_id, rep_team, planned_at, planned_return_at, purpose,"
@@ -100,7 +103,7 @@ def test_report_activity_counts_visits_against_the_standard_and_new_customers(cr
             (str(uuid.uuid4()), f"VIS-SEED-{n}", customers[0]["id"], busy["staff_id"], n < 2))
     crm.rpc.record_follow_up(request_id=crm.rid(), actor=busy, customer_id=customers[1]["id"], follow_up={
         "channel": "phone", "occurred_at": crm.now().isoformat(), "summary": "call"})
-    today = date.today()
+    today = crm.today()
     week = {"period_start": (today - timedelta(days=6)).isoformat(), "period_end": today.isoformat()}
     by_rep = {g["key"]: g for g in crm.rpc.report_activity(actor=director, group_by="rep", **week)["groups"]}
     assert (by_rep[busy["staff_id"]]["visits"], by_rep[busy["staff_id"]]["late_logs"],
@@ -108,6 +111,12 @@ def test_report_activity_counts_visits_against_the_standard_and_new_customers(cr
         (5, 2, "10.00", "50.00")
     assert (by_rep[busy["staff_id"]]["new_customers"], by_rep[busy["staff_id"]]["follow_ups"]) == (3, 1)
     assert by_rep[busy["staff_id"]]["name"] == busy["username"].title()
+    # FR-03: 10 new records per rep per working day of the period (Chinese calendar); FR-04: one late
+    working_days = workdays.working_days_between(today - timedelta(days=7), today)
+    busy_row = by_rep[busy["staff_id"]]
+    assert (busy_row["collection_standard"], busy_row["late_entries"]) == (10 * working_days, 1)
+    assert busy_row["collection_vs_standard"] == (
+        str((Decimal(300) / (10 * working_days)).quantize(Decimal("0.01"))) if working_days else None)
     assert by_rep[idle["staff_id"]]["visits"] == 0 and by_rep[idle["staff_id"]]["visit_standard"] == "10.00"
     by_team = {g["key"]: g for g in crm.rpc.report_activity(actor=director, group_by="team", **week)["groups"]}
     assert (by_team["East-1"]["visits"], by_team["East-1"]["reps"], by_team["East-1"]["visit_standard"],
@@ -144,7 +153,7 @@ def test_report_pipeline_weighs_open_opportunities_by_probability(crm):
     assert groups[rep["staff_id"]]["stages"]["identified"]["count"] == 2
     [team] = crm.rpc.report_pipeline(actor=manager, group_by="team")["groups"]
     assert (team["key"], team["weighted_amount"]) == ("East-1", "64000.00")
-    far = (date.today() + timedelta(days=365)).isoformat()
+    far = (crm.today() + timedelta(days=365)).isoformat()
     assert crm.rpc.report_pipeline(actor=manager, group_by="team", period_start=far, period_end=far)["groups"] == []
     with pytest.raises(ValidationFailed):
         crm.rpc.report_pipeline(actor=manager, group_by="product")

@@ -164,7 +164,7 @@ def test_fr27_the_job_flags_approved_visits_whose_log_is_overdue(crm):
     visit = plan(crm, rep, crm.customer(rep))
     crm.rpc.approve_visit(request_id=crm.rid(), actor=manager, visit_id=visit["id"])
     assert crm.rpc.run_visit_deadlines(as_of=crm.now().isoformat())["log_overdue"] == 0
-    assert crm.rpc.run_visit_deadlines(as_of=(crm.now() + timedelta(days=12)).isoformat())["log_overdue"] == 1
+    assert crm.rpc.run_visit_deadlines(as_of=(crm.now() + timedelta(days=30)).isoformat())["log_overdue"] == 1
     [overdue] = crm.rpc.list_visits(actor=manager, filters={"overdue": True})["items"]
     assert overdue["id"] == visit["id"] and overdue["log_overdue"] is True
 

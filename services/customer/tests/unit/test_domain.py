@@ -70,6 +70,22 @@ def test_fr10_contact_is_due_within_one_week_and_counts_only_after_the_assignmen
     assert not domain.counts_as_contact(NOW, NOW - timedelta(hours=1))  # a contact by the previous owner
 
 
+def test_fr04_a_record_entered_after_two_working_days_of_collection_is_flagged_late():
+    deadline = workdays.deadline_after_working_days
+    collected = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)  # Wed before the National Day week
+    assert domain.entry_is_late(None, NOW, deadline) is False
+    assert domain.entry_is_late(collected, datetime(2026, 10, 9, 12, 0, tzinfo=UTC), deadline) is False  # Fri 8 pm
+    assert domain.entry_is_late(collected, datetime(2026, 10, 9, 16, 30, tzinfo=UTC), deadline) is True  # Sat 0:30
+    for bad in (NOW + timedelta(hours=1), NOW - timedelta(days=400)):
+        with pytest.raises(FieldInvalid) as info:
+            domain.entry_is_late(bad, NOW, deadline)
+        assert "collected_at" in info.value.errors
+
+
+def test_fr03_ten_new_records_per_rep_per_working_day():
+    assert domain.collection_standard(5, 2) == 100 and domain.collection_standard(0, 3) == 0
+
+
 # -- row-level access ----------------------------------------------------------------------------------
 def test_row_level_rep_own_manager_team_and_pool_director_all():
     rep, manager, director = actor("sales_rep"), actor("sales_manager", "East-1"), actor("sales_director")
