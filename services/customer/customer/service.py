@@ -351,11 +351,11 @@ class CustomerService(ServiceBase):
             if "tax_id" in values:
                 values["tax_id"] = domain.tax_key(values["tax_id"])
             changed = {k: v for k, v in values.items() if v != customer.get(k) and k != "name_key"}
+            repo = CustomerRepository(uow)
             if not changed:
-                return customer_out.dump(dict(customer, contacts=ContactRepository(uow).page(customer["id"], None, 1000)))
+                return customer_out.dump(repo.get(customer["id"], contacts=True))
             if "name" in changed:
                 changed["name_key"] = values["name_key"]
-            repo = CustomerRepository(uow)
             result = repo.update_profile(customer["id"], customer["version"], changed)
             if result == "duplicate":
                 existing = repo.find_conflict(changed.get("name_key", domain.name_key(customer["name"])),
