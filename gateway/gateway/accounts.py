@@ -8,11 +8,15 @@ staff member without a login, never a login without a staff member.
 import logging
 import uuid
 
+from marshmallow import EXCLUDE, Schema, fields, validate
+
 from gateway import auth
 from gateway.db import Credentials
 from gateway.exceptions import UsernameTaken
+from gateway.schemas import ROLES
 from shared import pagination
 from shared.errors import Conflict
+from shared.validation import load
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,41 @@ def create_api_key(database, customer, call, data):
         if row is None:  # run again after a failure: the key was made then, and is not kept
             row, key = credentials.get(credential_id), None
     return dict(api_key_out(row), key=key)
+
+
+def update_user(customer, call, staff_id, data):
+    """PATCH /users/{staff_id}: the change goes to the org chart; the login follows it through
+    staff.updated (follow_staff), as it does for a change made any other way."""
+    changes = {("manager_id" if name == "manager" else name): value for name, value in data.items()}
+    return customer.update_staff(request_id=call.request_id, actor=call.actor, staff_id=staff_id, changes=changes)
+
+
+class StaffUpdatedData(Schema):
+    """What the gateway reads of `staff.updated` (the customer service's org chart)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    staff_id = fields.UUID(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    display_name = fields.String(required=True, validate=validate.Length(1, 200))
+    team = fields.String(required=True, allow_none=True)
+    active = fields.Boolean(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+staff_updated_data = StaffUpdatedData()
+
+
+def follow_staff(uow, data):
+    """A login's role, team, display name and active follow its staff member (newest version wins)."""
+    data = load(staff_updated_data, data, detail="staff.updated data failed validation")
+    followed = Credentials(uow).follow_staff(data["staff_id"], data["role"], data["team"], data["display_name"],
+                                             data["active"], data["version"])
+    if followed:
+        log.info("logins follow the org chart", extra={"staff_id": str(data["staff_id"]), "role": data["role"],
+                                                       "active": data["active"], "credentials": len(followed)})
+    return followed
 
 
 def list_credentials(database, kind, query, out):

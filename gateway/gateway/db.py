@@ -40,6 +40,14 @@ class Credentials:
             (id, kind, username, name, secret_hash, key_prefix, staff_id, role, display_name, created_by,
              staff_recorded, team))
 
+    def follow_staff(self, staff_id, role, team, display_name, active, version):
+        """Apply a staff member's change from the org chart to every credential of theirs, unless a
+        newer version was applied already (guarded: events may arrive late or twice)."""
+        return self.uow.all(
+            "UPDATE credentials SET role = %s, team = %s, display_name = %s, active = %s, staff_version = %s,"
+            " updated_at = now() WHERE staff_id = %s AND staff_version < %s RETURNING id",
+            (role, team, display_name, active, version, staff_id, version))
+
     def mark_staff_recorded(self, credential_id):
         self.uow.execute("UPDATE credentials SET staff_recorded = true, updated_at = now() WHERE id = %s",
                          (credential_id,))

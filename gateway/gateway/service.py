@@ -6,7 +6,7 @@ import json
 
 from nameko.timer import timer
 
-from gateway import openapi
+from gateway import accounts, openapi
 from gateway.api.accounts import AccountsApi
 from gateway.api.aftersales import AftersalesApi
 from gateway.api.billing import BillingApi
@@ -19,6 +19,7 @@ from gateway.dependencies import Security
 from gateway.exceptions import RouteNotFound
 from gateway.http import Reply, api
 from shared.dependencies import Database
+from shared.entrypoints import event_handler
 from shared.rpc import ServiceRpc
 from shared.service import ServiceBase
 
@@ -62,6 +63,12 @@ class GatewayService(AccountsApi, CustomersApi, CatalogApi, SalesApi, BillingApi
     @api("GET,POST,PUT,PATCH,DELETE", f"{API}/<path:rest>", in_schema=False, fallback=True)
     def not_found(self, call, rest):
         """Answered by the entrypoint itself: 404, or 405 for a known path."""
+
+    # -- the org chart -----------------------------------------------------------------------------
+    @event_handler("customer", "staff.updated")
+    def on_staff_updated(self, uow, event):
+        """A login follows its staff member: role, team, display name, active (newest version wins)."""
+        accounts.follow_staff(uow, event["data"])
 
     # -- housekeeping ---------------------------------------------------------------------------
     @timer(interval=3600)

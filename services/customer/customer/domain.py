@@ -1,8 +1,26 @@
-"""Customer rules, free of any framework (FR-01, FR-02, FR-06, FR-07, FR-10, FR-12, FR-13)."""
+"""The CRM's rules, free of any framework and of I/O (standard library and this service's errors).
+
+The org chart (FR-119), the archive and its duplicate rule (FR-01, FR-02, FR-06, FR-07, FR-12),
+ownership and the pool (FR-08–FR-11), classification (FR-13), customer reviews (FR-14), visits
+(FR-23–FR-29), opportunities (FR-37–FR-39). Time comes in as arguments; the Chinese working-day
+calendar comes in as a function (`deadline_after_working_days`), so every rule is testable alone.
+"""
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
+from customer.exceptions import (
+    ClassificationForbidden, FieldInvalid, InvalidState, NoApprover, OwnerNotEligible, ReassignmentForbidden,
+    ReviewApprovalForbidden, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
+    VisitNotApproved,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")  # business dates (DESIGN.md "Conventions")
+CENT = Decimal("0.01")
+
+# -- the archive ---------------------------------------------------------------------------------
 SOURCES = (  # FR-02 acquisition channels
     "trade_fair", "trade_press", "internet", "industry_association",
     "mall_listing", "partner_referral", "company_data", "competitor_media",
@@ -11,7 +29,12 @@ SIZES = ("micro", "small", "medium", "large", "enterprise")  # FR-12
 STATUSES = ("potential", "tracking", "progressing", "key", "loi_signed", "signed")  # FR-13
 # Roles whose people collect customers themselves and so own what they record (FR-06).
 COLLECTING_ROLES = ("sales_rep", "sales_manager", "sales_director")
+# Roles that assign owners (FR-08, FR-09, FR-11) and may set any class (FR-13).
+MANAGING_ROLES = frozenset({"sales_manager", "sales_director", "general_manager", "admin"})
+ORG_ADMIN_ROLES = frozenset({"admin", "general_manager"})
+OWN_ONLY_ROLES = frozenset({"sales_rep"})
 CONTACT_WINDOW = timedelta(days=7)  # FR-10: a new customer is contacted within one week
+CLOCK_SKEW = timedelta(minutes=5)   # what "not in the future" forgives
 
 # Legal-form words that do not tell two companies apart.
 _LEGAL_FORMS = (
@@ -46,6 +69,27 @@ def tax_key(tax_id):
     return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", tax_id)).upper() or None
 
 
+COLLECTION_DAILY_STANDARD = 10  # FR-03: new customer records per salesperson per working day
+ENTRY_WORKING_DAYS = 2          # FR-04: entered within 2 working days of collection
+MAX_COLLECTION_AGE = timedelta(days=366)
+
+
+def entry_is_late(collected_at, entered_at, deadline_after_working_days):
+    """FR-04: a record entered after the end of the second working day after its collection (Chinese
+    calendar, passed in) is flagged late; a collection time in the future or over a year ago is refused."""
+    if collected_at is None:
+        return False
+    not_in_future("collected_at", collected_at, entered_at)
+    if collected_at < entered_at - MAX_COLLECTION_AGE:
+        raise FieldInvalid("collected_at", "more than a year ago: record it as existing company data instead")
+    return entered_at > deadline_after_working_days(collected_at, ENTRY_WORKING_DAYS)
+
+
+def collection_standard(working_days, reps):
+    """FR-03: 10 new records per rep per working day."""
+    return COLLECTION_DAILY_STANDARD * working_days * reps
+
+
 def initial_owner(actor):
     """The recorder owns what they collected (FR-06); others' records go to the pool (FR-09, FR-11)."""
     if actor.get("role") in COLLECTING_ROLES:
@@ -57,13 +101,338 @@ def contact_due_by(assigned_at):
     return assigned_at + CONTACT_WINDOW
 
 
-def visible_owner_filter(actor):
-    """Row-level access: a sales rep sees only the customers they own (API.md); None = no limit."""
-    if actor.get("role") == "sales_rep":
-        return actor["staff_id"]
-    return None
+def sees_pool(actor):
+    """Who sees unowned customers (the pool) besides what their scope gives: everyone but a rep."""
+    return actor.get("role") not in OWN_ONLY_ROLES
 
 
-def can_see(actor, owner_id):
-    restrict = visible_owner_filter(actor)
-    return restrict is None or (owner_id is not None and str(owner_id) == str(restrict))
+def not_in_future(field, moment, now):
+    if moment > now + CLOCK_SKEW:
+        raise FieldInvalid(field, "must not be in the future")
+
+
+def counts_as_contact(assigned_at, occurred_at):
+    """FR-10: a contact counts for the current assignment when it happened after it."""
+    return assigned_at is None or occurred_at >= assigned_at
+
+
+# -- the org chart (FR-119, FR-48) ------------------------------------------------------------------
+# (discount a person may grant alone, lowest price ratio of list they may sign without a major contract)
+AUTHORITY_DEFAULTS = {
+    "sales_rep": (Decimal("0.05"), Decimal("0.85")),
+    "sales_manager": (Decimal("0.10"), Decimal("0.80")),
+    "sales_director": (Decimal("0.15"), Decimal("0.70")),
+    "marketing_director": (Decimal("0.15"), Decimal("0.70")),
+    "general_manager": (Decimal("0.15"), Decimal("0.70")),
+}
+NO_AUTHORITY = (Decimal("0.00"), Decimal("1.00"))
+RELATIONS = ("direct_manager", "division_head", "marketing_director", "product_manager", "general_manager")
+
+
+def authorities(role, discount_authority=None, price_authority=None):
+    """The effective (discount_authority, price_authority): the person's own, else their role's;
+    with two decimal places unless more are needed (`0.07`, `0.075`)."""
+    discount, price = AUTHORITY_DEFAULTS.get(role, NO_AUTHORITY)
+    return (_fraction(discount if discount_authority is None else discount_authority),
+            _fraction(price if price_authority is None else price_authority))
+
+
+def _fraction(value):
+    value = Decimal(value)
+    return value.quantize(CENT) if value == value.quantize(CENT) else value.normalize()
+
+
+def check_org_change(actor):
+    if actor.get("role") not in ORG_ADMIN_ROLES:
+        raise StaffChangeForbidden(f"the role {actor.get('role')} may not change the org chart")
+
+
+def pick_approver(relation, staff, chain, holders):
+    """Who holds `relation` for `staff` now.
+
+    `chain`: the staff member's managers, nearest first; `holders`: active staff with the role the
+    relation names (oldest first). direct_manager is the nearest active manager up the chain;
+    division_head the nearest sales_director up the chain, else a sales_director; the others the
+    first active holder of the role — in the staff member's region when there are several.
+    """
+    if relation not in RELATIONS:
+        raise FieldInvalid("relation", f"must be one of: {', '.join(RELATIONS)}")
+    if relation == "direct_manager":
+        for manager in chain:
+            if manager["active"]:
+                return manager
+        raise NoApprover(f"{staff['username']} has no active manager", relation=relation)
+    role = relation
+    if relation == "division_head":
+        role = "sales_director"
+        for manager in chain:
+            if manager["active"] and manager["role"] == role:
+                return manager
+    candidates = [h for h in holders if h["active"] and h["role"] == role and str(h["id"]) != str(staff["id"])]
+    local = [h for h in candidates if staff.get("region") and h.get("region") == staff["region"]]
+    found = local or candidates
+    if not found:
+        raise NoApprover(f"no active {role} in the org chart for {staff['username']}", relation=relation)
+    return found[0]
+
+
+# -- ownership (FR-07–FR-11) --------------------------------------------------------------------
+def assignment_kind(actor, customer, target):
+    """Check that `actor` may give `customer` to `target` and say what kind of change it is:
+    `assign` (from the pool), `reassign` (reclaimable, FR-10) or `override` (FR-08)."""
+    if actor.get("role") not in MANAGING_ROLES:
+        raise ReassignmentForbidden(f"the role {actor.get('role')} may not change a customer's owner (FR-08)")
+    if target is None:
+        raise OwnerNotEligible("the new owner is not in the org chart", errors={"owner_id": ["no such staff member"]})
+    if not target["active"] or target["role"] not in COLLECTING_ROLES:
+        raise OwnerNotEligible(f"{target['display_name']} is not an active salesperson",
+                               errors={"owner_id": ["must be an active sales rep, manager or director"]})
+    if actor["role"] == "sales_manager" and str(target["id"]) != actor["staff_id"] \
+            and (not actor.get("team") or target["team"] != actor.get("team")):
+        raise OwnerNotEligible(f"{target['display_name']} is not in your team",
+                               errors={"owner_id": ["a sales manager assigns within their own team"]})
+    if customer["owner_id"] is not None and str(customer["owner_id"]) == str(target["id"]):
+        raise InvalidState(f"{target['display_name']} already owns this customer")
+    if customer["owner_id"] is None:
+        return "assign"
+    if customer.get("reclaimable_since") is not None:
+        return "reassign"
+    return "override"
+
+
+def balanced_plan(candidates, customers):
+    """FR-09: give each customer in turn to the candidate with the lowest load, where load is the
+    number of customers owned divided by the person's capacity (ties: fewer customers, then name).
+
+    `candidates`: [{"staff_id", "display_name", "customers", "capacity"}]; `customers`: [{"id",
+    "name", "owner_id"?}]. Returns (plan, candidates with their load after the plan)."""
+    if not candidates:
+        return [], []
+    people = [dict(c, capacity=Decimal(c["capacity"])) for c in candidates]
+    plan = []
+    for customer in customers:
+        # a reclaimable customer goes to someone other than the owner who did not contact it
+        eligible = [p for p in people if str(p["staff_id"]) != str(customer.get("owner_id"))]
+        if not eligible:
+            continue
+        best = min(eligible, key=lambda p: (Decimal(p["customers"]) / p["capacity"], p["customers"],
+                                            p["display_name"], str(p["staff_id"])))
+        best["customers"] += 1
+        plan.append({"customer_id": customer["id"], "customer_name": customer["name"],
+                     "owner_id": best["staff_id"], "owner_name": best["display_name"]})
+    for person in people:
+        person["load"] = (Decimal(person["customers"]) / person["capacity"]).quantize(CENT, ROUND_HALF_UP)
+    return plan, sorted(people, key=lambda p: (p["load"], p["display_name"]))
+
+
+# -- classification (FR-13) ---------------------------------------------------------------------
+def classification_change(actor, current, new):
+    """None when nothing changes; else (previous, new). `signed` comes from the first confirmed
+    order; by hand only a manager sets it or moves a signed customer (FR-13: the manager decides)."""
+    if new == current:
+        return None
+    manager = actor.get("role") in MANAGING_ROLES
+    if new == "signed" and not manager:
+        raise ClassificationForbidden("signed is set by the first confirmed order; by hand only a manager sets it")
+    if current == "signed" and not manager:
+        raise ClassificationForbidden("only a manager changes the class of a signed customer")
+    return current, new
+
+
+# -- customer review (FR-14) --------------------------------------------------------------------
+BUSINESS_STATUSES = ("operating", "restricted", "suspended", "deregistered")
+REVIEW_MAX_VALIDITY = timedelta(days=731)
+REVIEW_APPROVER_ROLE = "product_manager"
+
+
+def local_today(now):
+    return now.astimezone(TZ).date()
+
+
+def check_review_validity(valid_until, today):
+    if valid_until < today:
+        raise FieldInvalid("valid_until", "must be today or later")
+    if valid_until > today + REVIEW_MAX_VALIDITY:
+        raise FieldInvalid("valid_until", "a review is valid for at most two years")
+
+
+def check_review_decision(actor, review, today, approve):
+    if actor.get("role") != REVIEW_APPROVER_ROLE:
+        raise ReviewApprovalForbidden(f"the role {actor.get('role')} may not decide a customer review (FR-14)")
+    if review["state"] != "submitted":
+        raise InvalidState(f"the review is {review['state']}, not waiting for a decision")
+    if str(review["submitted_by"]) == actor["staff_id"]:
+        raise ReviewApprovalForbidden("nobody approves their own review")
+    if approve and review["valid_until"] < today:
+        raise ReviewExpired(f"the review was valid until {review['valid_until']}; submit a new one")
+
+
+def quotable(approved_reviews, today):
+    """FR-14: (quotable, reason, review) from the customer's approved reviews."""
+    valid = [r for r in approved_reviews if r["valid_until"] >= today]
+    if valid:
+        return True, None, max(valid, key=lambda r: r["valid_until"])
+    if approved_reviews:
+        latest = max(approved_reviews, key=lambda r: r["valid_until"])
+        return False, f"the customer review expired on {latest['valid_until'].isoformat()}", latest
+    return False, "the customer has no approved review", None
+
+
+# -- visits (FR-23–FR-27, FR-29) ------------------------------------------------------------------
+VISIT_WEEKLY_STANDARD = 10   # FR-26
+LOG_WORKING_DAYS = 2         # FR-27
+DEFAULT_VISIT_LENGTH = timedelta(hours=4)
+VISIT_APPROVER_ROLES = frozenset({"sales_manager", "sales_director", "general_manager"})
+_VISIT_MOVES = {
+    "approve": {"planned": "approved"},
+    "reject": {"planned": "rejected"},
+    "cancel": {"planned": "cancelled", "approved": "cancelled"},
+    "check_out": {"approved": "in_field"},
+    "check_in": {"in_field": "returned"},
+    "report_delay": {"in_field": "in_field"},
+    "log": {"approved": "logged", "in_field": "logged", "returned": "logged"},
+}
+OPEN_VISIT_STATES = ("approved", "in_field", "returned")  # approved and not yet logged
+
+
+def visit_move(state, action):
+    """The state after `action`; refused with VISIT_NOT_APPROVED (a log without an approved plan)
+    or INVALID_STATE."""
+    moves = _VISIT_MOVES[action]
+    if state in moves:
+        return moves[state]
+    if action == "log" and state in ("planned", "rejected", "cancelled"):
+        raise VisitNotApproved(f"the visit plan is {state}: a visit is logged only against an approved plan (FR-23)")
+    raise InvalidState(f"a {state} visit cannot {action.replace('_', ' ')}")
+
+
+def check_plan(planned_at, planned_return_at, now, had_logged_visit, tracking_report):
+    """FR-23: a plan is made before the visit; FR-29: a re-visit reports the recent tracking first.
+    Returns the planned return time (default: four hours after the start)."""
+    if planned_at < now - CLOCK_SKEW:
+        raise FieldInvalid("planned_at", "a visit is planned before it happens: must not be in the past")
+    planned_return_at = planned_return_at or planned_at + DEFAULT_VISIT_LENGTH
+    if planned_return_at <= planned_at:
+        raise FieldInvalid("planned_return_at", "must be after planned_at")
+    if had_logged_visit and not (tracking_report or "").strip():
+        raise FieldInvalid("tracking_report", "a re-visit needs a report of the recent tracking status (FR-29)")
+    return planned_return_at
+
+
+def check_visit_approver(actor, visit, manager_chain_ids):
+    if str(visit["rep_id"]) == actor["staff_id"]:
+        raise VisitApprovalForbidden("a rep does not approve their own visit plan (FR-23)")
+    role = actor.get("role")
+    if role in ("sales_director", "general_manager"):
+        return
+    if role == "sales_manager" and actor["staff_id"] in {str(i) for i in manager_chain_ids}:
+        return
+    raise VisitApprovalForbidden("the visit plan is approved by the rep's own manager or a director (FR-23)")
+
+
+def check_visit_actor(actor, visit, action="record it"):
+    if str(visit["rep_id"]) != actor["staff_id"]:
+        raise VisitRepOnly(f"only the rep who planned the visit may {action}")
+
+
+def log_due_by(visited_at, deadline_after_working_days):
+    """FR-27: end of the second working day after the visit (Chinese calendar, passed in)."""
+    return deadline_after_working_days(visited_at, LOG_WORKING_DAYS)
+
+
+def check_log(visit, visited_at, now):
+    not_in_future("visited_at", visited_at, now)
+    if visit["approved_at"] is not None and visited_at < visit["approved_at"]:
+        raise FieldInvalid("visited_at", "is before the plan was approved: approval comes before the visit (FR-23)")
+
+
+def check_delay(expected_return_at, now):
+    if expected_return_at <= now:
+        raise FieldInvalid("expected_return_at", "must be in the future")
+
+
+def iso_week(moment):
+    """`2026-W48`: the ISO week of a moment (Asia/Shanghai) or a date."""
+    day = moment.astimezone(TZ).date() if isinstance(moment, datetime) else moment
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_dates(week):
+    """(Monday, next Monday) of an ISO week `YYYY-Www`."""
+    match = re.fullmatch(r"(\d{4})-W(\d{2})", week or "")
+    if not match:
+        raise FieldInvalid("week", "an ISO week like 2026-W48")
+    try:
+        monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        raise FieldInvalid("week", "no such ISO week") from None
+    return monday, monday + timedelta(days=7)
+
+
+def local_range(start, end_exclusive):
+    """UTC instants of local (Asia/Shanghai) midnights: [start, end_exclusive)."""
+    as_utc = lambda d: datetime.combine(d, datetime.min.time(), TZ).astimezone(timezone.utc)  # noqa: E731
+    return as_utc(start), as_utc(end_exclusive)
+
+
+def check_period(period_start, period_end):
+    if period_end < period_start:
+        raise FieldInvalid("period_end", "must not be before period_start")
+    if (period_end - period_start).days > 366 * 3:
+        raise FieldInvalid("period_end", "a period spans at most three years")
+
+
+def visit_standard(period_start, period_end, reps):
+    """FR-26: 10 visits per rep per week, pro rata for a period of days (inclusive)."""
+    weeks = Decimal((period_end - period_start).days + 1) / 7
+    return (VISIT_WEEKLY_STANDARD * weeks * reps).quantize(CENT, ROUND_HALF_UP)
+
+
+def share(part, whole):
+    """part / whole as a percentage with 2 places; None when there is no whole."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(CENT, ROUND_HALF_UP)
+
+
+# -- opportunities (FR-37–FR-39) --------------------------------------------------------------------
+STAGES = ("identified", "qualified", "proposal", "negotiation")
+CLOSED_STAGES = ("won", "lost")
+PRIORITIES = ("high", "medium", "low")
+OPPORTUNITY_SOURCES = ("market_research", "customer_feedback", "visit", "campaign", "referral", "tender", "other")
+
+
+def check_stage_move(opportunity, new_stage):
+    """Forward one stage at a time, or back to any earlier one; qualifying needs the feasibility
+    and priority scored (FR-38); closing is its own command."""
+    current = opportunity["stage"]
+    if current in CLOSED_STAGES:
+        raise InvalidState(f"the opportunity is {current}")
+    if new_stage in CLOSED_STAGES:
+        raise FieldInvalid("stage", "close an opportunity with its close command (outcome won or lost)")
+    if new_stage == current:
+        return False
+    now_at, to = STAGES.index(current), STAGES.index(new_stage)
+    if to > now_at + 1:
+        raise InvalidState(f"{current} → {new_stage} skips {STAGES[now_at + 1]}")
+    if to > STAGES.index("identified") and not opportunity.get("priority"):
+        raise FieldInvalid("priority", "score the priority before qualifying the opportunity (FR-38)")
+    return True
+
+
+def check_close(opportunity, outcome, reason, order_id):
+    if opportunity["stage"] in CLOSED_STAGES:
+        raise InvalidState(f"the opportunity is already {opportunity['stage']}")
+    if outcome == "lost" and not (reason or "").strip():
+        raise FieldInvalid("reason", "a lost opportunity needs the reason it was lost")
+    if outcome == "won":
+        if not order_id:
+            raise FieldInvalid("order_id", "a won opportunity links the order it became")
+        if opportunity["stage"] not in ("proposal", "negotiation"):
+            raise InvalidState(f"an opportunity is won from proposal or negotiation, not {opportunity['stage']}")
+    return 100 if outcome == "won" else 0
+
+
+def weighted(amount, probability):
+    return (Decimal(amount) * Decimal(probability) / 100).quantize(CENT, ROUND_HALF_UP)

@@ -1,5 +1,13 @@
-"""The customer service's errors; each class name is its public code."""
-from shared.errors import Conflict, NotFound
+"""The customer service's errors; each class name is its public code (unless it says otherwise)."""
+from shared.errors import BusinessRuleViolation, Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
+
+__all__ = [
+    "DuplicateCustomer", "CustomerNotFound", "StaffNotFound", "VisitNotFound", "OpportunityNotFound",
+    "ReviewNotFound", "TerritoryNotFound", "StaffExists", "NoApprover", "FieldInvalid", "InvalidState",
+    "ConcurrentUpdate", "ReassignmentForbidden", "ClassificationForbidden", "ReviewApprovalForbidden",
+    "VisitApprovalForbidden", "VisitRepOnly", "StaffChangeForbidden", "OwnerNotEligible",
+    "VisitNotApproved", "ReviewPending", "ReviewExpired",
+]
 
 
 class DuplicateCustomer(Conflict):
@@ -8,6 +16,7 @@ class DuplicateCustomer(Conflict):
     title = "Customer already recorded"
 
 
+# -- not found (someone else's record answers the same: ids cannot be probed) -------------------
 class CustomerNotFound(NotFound):
     code = "NOT_FOUND"
 
@@ -16,5 +25,98 @@ class StaffNotFound(NotFound):
     code = "NOT_FOUND"
 
 
+class VisitNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class OpportunityNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class ReviewNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class TerritoryNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+# -- input ------------------------------------------------------------------------------------
+class FieldInvalid(ValidationFailed):
+    """A rule on one field of the input (422 naming the field)."""
+
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, field, message, detail=None):
+        # crosses RPC as its registered kind (ValidationFailed), so this is never rebuilt from the wire
+        super().__init__(detail or f"{field}: {message}", errors={field: [message]})
+
+
+# -- conflicts and business rules -----------------------------------------------------------
 class StaffExists(Conflict):
     title = "Staff member already recorded"
+
+
+class NoApprover(Conflict):
+    """Nobody in the org chart holds the approval relation asked for."""
+
+    title = "No approver in the org chart"
+
+
+class ConcurrentUpdate(Conflict):
+    """The record changed between reading and writing it; read it again and retry."""
+
+    title = "Changed concurrently"
+
+
+class OwnerNotEligible(BusinessRuleViolation):
+    """The new owner is not an active salesperson the assigning manager may give customers to."""
+
+    title = "Owner not eligible"
+
+
+class VisitNotApproved(BusinessRuleViolation):
+    """FR-23: a visit is logged only against a plan the manager approved."""
+
+    title = "Visit plan not approved"
+
+
+class ReviewPending(Conflict):
+    title = "A review of this customer is already waiting for approval"
+
+
+class ReviewExpired(BusinessRuleViolation):
+    title = "Review validity already over"
+
+
+# -- who may do what ----------------------------------------------------------------------------
+class ReassignmentForbidden(Forbidden):
+    """FR-08: only a manager (sales manager, director, general manager) changes an owner."""
+
+    title = "Only a manager may change a customer's owner"
+
+
+class ClassificationForbidden(Forbidden):
+    title = "This class change needs a manager"
+
+
+class ReviewApprovalForbidden(Forbidden):
+    """FR-14: a customer review is approved by a product manager."""
+
+    title = "Only a product manager decides a customer review"
+
+
+class VisitApprovalForbidden(Forbidden):
+    """FR-23: the rep's own manager (or a director) approves a visit plan, never the rep."""
+
+    title = "Not this visit's approver"
+
+
+class VisitRepOnly(Forbidden):
+    """Check-out, check-in, delay notice, log and cancel are the visiting rep's own acts."""
+
+    title = "Only the rep of this visit does this"
+
+
+class StaffChangeForbidden(Forbidden):
+    title = "Only an administrator or the general manager changes the org chart"
