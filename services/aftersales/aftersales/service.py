@@ -26,7 +26,7 @@ from shared import access, pagination, workdays
 from shared.access import SYSTEM_ACTOR
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
-from shared.errors import Conflict, NotFound, SalesError, ServiceUnavailable, UpstreamTimeout, ValidationFailed
+from shared.errors import NotFound, SalesError, ValidationFailed
 from shared.rpc import ServiceRpc
 from shared.service import ServiceBase
 from shared.validation import load, load_actor
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 ESCALATION_INTERVAL = 60  # seconds between escalation runs (each replica; the update is guarded)
 ACTION_INTERVAL = 10  # seconds between runs of the resolution-action retry job
+# The first attempt at a resolution action is made while the engineer waits for the answer: it is
+# bounded well below the caller's own RPC timeout, and the job carries on if it does not finish.
+FIRST_ATTEMPT_TIMEOUT = 3
 
 
 class _FirstCall(Exception):
@@ -52,6 +55,7 @@ class AftersalesService(ServiceBase):
     settings = SettingsProvider()
     customer = ServiceRpc("customer")
     order = ServiceRpc("order")
+    order_now = ServiceRpc("order", timeout=FIRST_ATTEMPT_TIMEOUT)
 
     # -- service requests -----------------------------------------------------------------------
     @rpc
@@ -263,7 +267,7 @@ class AftersalesService(ServiceBase):
         if pending is None:
             return answer
         # first attempt at once (no transaction held); the retry job carries on if it fails
-        self._run_actions(utcnow(), action_id=pending["id"])
+        self._run_actions(utcnow(), action_id=pending["id"], client=self.order_now)
         with self.db.transaction() as uow:
             return self._dump(uow, ServiceRequests(uow).get(row["id"]), utcnow())
 
@@ -481,9 +485,9 @@ class AftersalesService(ServiceBase):
         for index, candidate in enumerate(candidates):
             try:
                 manager, reason = self._manager_of(candidate["owner_id"])
-            except (ServiceUnavailable, UpstreamTimeout) as exc:
+            except Exception as exc:  # unavailable, timed out, crashed: the next run tries again
                 deferred = len(candidates) - index
-                log.warning("escalation deferred: the org chart is not answering (%s)", exc)
+                log.warning("escalation deferred: the org chart did not answer (%s: %s)", type(exc).__name__, exc)
                 break
             with self.db.transaction() as uow:
                 row = ServiceRequests(uow).mark_escalated(
@@ -505,25 +509,27 @@ class AftersalesService(ServiceBase):
             return None, "the customer has no owner (pool): nobody to escalate to"
         try:
             manager = self.customer.find_approver(staff_id=str(owner_id), relation="direct_manager")
-        except (Conflict, NotFound) as exc:
-            return None, f"no sales manager found for the owner: {exc.detail}"
+        except SalesError as exc:
+            if exc.status >= 500:
+                raise
+            return None, f"no sales manager found for the owner: {exc.code}: {exc.detail}"
         return manager, "overdue: escalated to the owning rep's sales manager (FR-104)"
 
     # -- resolution actions ----------------------------------------------------------------------
-    def _run_actions(self, as_of, action_id=None):
+    def _run_actions(self, as_of, action_id=None, client=None):
         settings = self.settings
         lease = as_of + timedelta(seconds=settings.action_lease_seconds)
         with self.db.transaction() as uow:
             claimed = PendingActions(uow).claim(as_of, lease, settings.action_batch, action_id=action_id)
         outcome = {"done": 0, "retrying": 0, "failed": 0}
         for action in claimed:
-            outcome[self._carry_out(action, as_of)] += 1
+            outcome[self._carry_out(action, as_of, client or self.order)] += 1
         return outcome
 
-    def _carry_out(self, action, as_of):
+    def _carry_out(self, action, as_of, client):
         """Call the other department with the stored arguments (identical every time, so its
         idempotency by request_id holds); record what happened."""
-        method = getattr(self.order, action["target"].split(".", 1)[1])
+        method = getattr(client, action["target"].split(".", 1)[1])
         try:
             result = method(**action["payload"])
         except SalesError as exc:

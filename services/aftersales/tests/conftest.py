@@ -27,7 +27,8 @@ class World:
         self.customers = {}
         self.calls = []
         self.customer_mode = "ok"  # ok | down
-        self.order_mode = "ok"  # ok | down | refuse | crash
+        self.order_mode = "ok"  # ok | down | refuse | crash | slow
+        self.order_delay = 0
         self.order_answers = {}
 
     def of(self, method):
@@ -83,6 +84,8 @@ class FakeOrder:
         WORLD.calls.append(dict(kwargs, method=method))
         if WORLD.order_mode == "down":
             raise ServiceUnavailable("the order service is down (test)")
+        if WORLD.order_mode == "slow":  # answers after the caller has given up waiting
+            eventlet.sleep(WORLD.order_delay)
         if WORLD.order_mode == "crash":
             raise ZeroDivisionError("order crashed (test)")
         if WORLD.order_mode == "refuse":
@@ -238,8 +241,9 @@ class Harness:
 
 
 @pytest.fixture
-def start_service(container_factory, service_config, db_name, db):
-    """`start_service(order=True, customer=True, **config)`: the service and the chosen fakes."""
+def start_service(db_name, db, service_config, container_factory):
+    """`start_service(order=True, customer=True, **config)`: the service and the chosen fakes.
+    (The database and the vhost are requested first: they go only after the containers are killed.)"""
     clients = []
 
     def start(order=True, customer=True, replicas=1, **overrides):

@@ -79,6 +79,24 @@ def test_while_the_order_service_is_down_the_return_waits_and_is_retried_never_l
     assert row["action_status"]["status"] == "done" and row["action_status"]["attempts"] == 3
 
 
+def test_an_order_service_too_slow_to_answer_does_the_return_once_and_the_job_picks_up_its_answer(service, org,
+                                                                                                    world):
+    from aftersales.service import FIRST_ATTEMPT_TIMEOUT
+
+    sr, _ = assigned_request(service, org)
+    world.order_mode, world.order_delay = "slow", FIRST_ATTEMPT_TIMEOUT + 0.5
+    action = resolve(service, org, sr)["action_status"]  # answered without waiting for the order service
+    assert action["status"] == "pending" and "UPSTREAM_TIMEOUT" in action["last_error"]
+    service.wait_for(lambda: world.order_answers, what="the slow return request done over there")
+    world.order_mode = "ok"
+    assert service.rpc.run_pending_actions(as_of=later())["done"] == 1
+    calls = world.of("request_return")
+    assert len(calls) == 2 and calls[0] == calls[1]  # asked twice, the same request: one return request
+    [answer] = world.order_answers.values()
+    row = service.rpc.get_request(actor=org.rep, service_request_id=sr["id"])
+    assert row["action_status"]["result"] == answer
+
+
 def test_with_no_order_service_running_the_action_is_kept_until_it_comes(start_service, org, world):
     service = start_service(order=False)
     sr, _ = assigned_request(service, org)

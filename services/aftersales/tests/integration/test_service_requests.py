@@ -1,7 +1,6 @@
 """Service requests against real PostgreSQL and RabbitMQ, with fake customer and order services
 (FR-101–FR-107): the life of a request and the refusal of every rule, each changing nothing."""
 import uuid
-from datetime import datetime, timedelta, timezone
 
 import pytest
 

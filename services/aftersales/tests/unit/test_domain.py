@@ -140,7 +140,7 @@ def test_fr97_warranty_runs_from_the_delivery_date_for_the_products_months():
 # -- SLA (FR-104) ------------------------------------------------------------------------------
 def test_fr104_due_at_counts_working_hours_on_the_chinese_calendar_only():
     table = domain.DEFAULT_SLA_HOURS
-    # Friday 17:00 + 4 working hours (complaint, normal... urgent = 4 h): Monday 12:00
+    # an urgent complaint (4 working hours) opened on Friday at 17:00 is due on Monday at 12:00
     friday = shanghai(2026, 11, 20, 17)
     due = domain.due_at(friday, "complaint", "urgent", table, workdays.add_working_hours)
     assert due.astimezone(workdays.TZ) == shanghai(2026, 11, 23, 12)
@@ -253,15 +253,15 @@ def test_returns_and_replacements_need_a_delivery_and_no_more_than_it_brought():
 
 
 def test_the_action_reaches_the_order_service_with_the_same_request_id_every_time():
-    row = request(type="return")
-    first = domain.action_call("return", row, 2, "pump seal leaks", domain_actor := {"staff_id": "s", "role": "admin"})
-    again = domain.action_call("return", row, 2, "pump seal leaks", domain_actor)
+    row, actor = request(type="return"), {"staff_id": "s", "role": "admin"}
+    first = domain.action_call("return", row, 2, "pump seal leaks", actor)
+    again = domain.action_call("return", row, 2, "pump seal leaks", actor)
     assert first == again
-    assert first == {"request_id": str(domain.action_request_id(row["id"], "return")), "actor": domain_actor,
+    assert first == {"request_id": str(domain.action_request_id(row["id"], "return")), "actor": actor,
                      "delivery_id": str(row["delivery_id"]), "lines": [{"sku": "PUMP-1", "quantity": 2}],
                      "reason": "after-sales SR-2026-000001 (return): pump seal leaks",
                      "service_request_id": str(row["id"])}
-    replacement = domain.action_call("replacement", row, 1, "dead on arrival", domain_actor)
+    replacement = domain.action_call("replacement", row, 1, "dead on arrival", actor)
     assert set(replacement) == {"request_id", "actor", "customer_id", "sku", "quantity", "delivery_id",
                                 "service_request_id"}
     assert replacement["request_id"] != first["request_id"]
