@@ -12,8 +12,9 @@ class Customers:
         self.uow = uow
 
     def record(self, customer_id, as_of, number=None, name=None, owner_id=None, owner_team=None, region=None):
-        """Insert or refresh; the owner moves only when `as_of` is not older than what is kept."""
-        self.uow.execute(
+        """Insert or refresh; the owner moves only when `as_of` is not older than what is kept.
+        Returns the snapshot as it now stands (the row stays locked until commit)."""
+        return self.uow.one(
             "INSERT INTO customers (customer_id, number, name, owner_id, owner_team, region, owner_as_of)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (customer_id) DO UPDATE SET"
@@ -25,7 +26,8 @@ class Customers:
             "  owner_team = CASE WHEN EXCLUDED.owner_as_of >= customers.owner_as_of"
             "                    THEN EXCLUDED.owner_team ELSE customers.owner_team END,"
             "  owner_as_of = greatest(EXCLUDED.owner_as_of, customers.owner_as_of),"
-            "  updated_at = now()",
+            "  updated_at = now()"
+            " RETURNING *",
             (customer_id, number, name, owner_id, owner_team, region, as_of),
         )
 

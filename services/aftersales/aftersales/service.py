@@ -68,6 +68,7 @@ class AftersalesService(ServiceBase):
         if stored is not None:
             return stored
         domain.require_role(actor, domain.OPENERS, "opening a service request")
+        asked_at = utcnow()
         customer = self._customer(actor, data["customer_id"])
         now = utcnow()
         with self.db.transaction() as uow:
@@ -82,17 +83,19 @@ class AftersalesService(ServiceBase):
             delivered_on = workdays.local_date(delivery["delivered_at"]) if delivery else None
             repeat = domain.repeat_of(requests.resolved_for(data["customer_id"], data["sku"], data["delivery_id"]),
                                       now, self.settings.repeat_window_days)
-            Customers(uow).record(data["customer_id"], now, number=customer.get("number"),
-                                  name=customer.get("name"), owner_id=customer.get("owner_id"),
-                                  owner_team=customer.get("owner_team"), region=customer.get("region"))
+            # the snapshot as of when the customer service was asked, merged with what its events
+            # said meanwhile (the newest owner wins; the row lock orders us with the consumer)
+            snapshot = Customers(uow).record(data["customer_id"], asked_at, number=customer.get("number"),
+                                             name=customer.get("name"), owner_id=customer.get("owner_id"),
+                                             owner_team=customer.get("owner_team"), region=customer.get("region"))
             row = requests.add({
                 "id": uuid.uuid4(),
                 "number": uow.next_number("SR", workdays.local_date(now).year),
                 "type": data["type"], "priority": data["priority"], "status": "open",
                 "description": data["description"],
-                "customer_id": data["customer_id"], "customer_name": customer.get("name"),
-                "owner_id": customer.get("owner_id"), "owner_team": customer.get("owner_team"),
-                "region": customer.get("region"),
+                "customer_id": data["customer_id"], "customer_name": snapshot["name"],
+                "owner_id": snapshot["owner_id"], "owner_team": snapshot["owner_team"],
+                "region": snapshot["region"],
                 "sku": data["sku"], "product_name": product["name"] if product else None,
                 "delivery_id": data["delivery_id"],
                 "delivery_number": delivery["delivery_number"] if delivery else None,

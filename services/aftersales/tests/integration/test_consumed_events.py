@@ -87,3 +87,16 @@ def test_the_sla_table_comes_from_config(start_service, org):
         "customer_id": org.customer, "sku": "PUMP-100", "type": "complaint", "priority": "urgent",
         "description": "rude driver"})
     assert opened["sla_hours"] == 1
+
+
+def test_a_request_takes_the_newest_owner_of_the_customer_whichever_source_told_it_first(service, org):
+    # the customer service's answer can be older than a change of owner its event already brought
+    moved = service.publish("customer", "customer.owner_changed", {
+        "customer_id": org.customer, "owner_id": org.other_rep["staff_id"], "owner_team": "west-2"},
+        occurred_at=datetime.now(timezone.utc) + timedelta(seconds=30))
+    service.applied(moved, "on_customer_owner_changed")
+    service.deliver(org.customer, [("PUMP-100", 1)])
+    opened = service.rpc.open_request(request_id=str(uuid.uuid4()), actor=org.rep, service_request={
+        "customer_id": org.customer, "sku": "PUMP-100", "type": "consultation", "priority": "low",
+        "description": "how to descale"})
+    assert (opened["owner_id"], opened["owner_team"]) == (org.other_rep["staff_id"], "west-2")
