@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from nameko.timer import timer
 
-from aftersales import domain, events
+from aftersales import domain, events, metrics
 from aftersales.db import Customers, Deliveries, PendingActions, Products, Repairs, Reports, ServiceRequests, Steps
 from aftersales.exceptions import AlreadyAssigned, InvalidState, ServiceRequestNotFound
 from aftersales.schemas import (
@@ -503,6 +503,7 @@ class AftersalesService(ServiceBase):
                                details={"escalated_to": manager["id"] if manager else None,
                                         "due_at": row["due_at"], "overdue_working_hours": overdue}, at=as_of)
                 uow.publish("service_request.escalated", events.escalated(row, overdue, reason))
+            metrics.ESCALATIONS.labels(self.name, str(manager is not None).lower()).inc()
             escalated.append(row["number"])
         return {"as_of": as_of.isoformat(), "escalated": escalated, "deferred": deferred}
 
@@ -526,7 +527,9 @@ class AftersalesService(ServiceBase):
             claimed = PendingActions(uow).claim(as_of, lease, settings.action_batch, action_id=action_id)
         outcome = {"done": 0, "retrying": 0, "failed": 0}
         for action in claimed:
-            outcome[self._carry_out(action, as_of, client or self.order)] += 1
+            result = self._carry_out(action, as_of, client or self.order)
+            metrics.RESOLUTION_ACTIONS.labels(self.name, action["kind"], result).inc()
+            outcome[result] += 1
         return outcome
 
     def _carry_out(self, action, as_of, client):

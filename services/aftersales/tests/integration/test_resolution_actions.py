@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from aftersales import domain
 from shared.access import SYSTEM_ACTOR
@@ -26,6 +27,11 @@ def resolve(service, org, sr, action="return", quantity=None, request_id=None):
     return service.rpc.resolve_request(request_id=request_id or str(uuid.uuid4()), actor=org.engineer,
                                        service_request_id=sr["id"], resolution="customer takes the goods back",
                                        action=action, quantity=quantity)
+
+
+def attempts(outcome):
+    return REGISTRY.get_sample_value("sales_resolution_action_attempts_total",
+                                     {"service": "aftersales", "kind": "return", "outcome": outcome}) or 0
 
 
 def later(minutes=60):
@@ -69,12 +75,14 @@ def test_while_the_order_service_is_down_the_return_waits_and_is_retried_never_l
     assert service.rpc.run_pending_actions(as_of=later(1)) == {"done": 0, "retrying": 1, "failed": 0}
 
     world.order_mode = "ok"
+    done_before = attempts("done")
     runs = [service.rpc.run_pending_actions.call_async(as_of=later(60)) for _ in range(4)]  # both replicas
     assert sum(run.result()["done"] for run in runs) == 1
     calls = world.of("request_return")
     assert len(calls) == 3 and len({call["request_id"] for call in calls}) == 1
     assert all(call == calls[0] for call in calls)  # the very same request each time
     assert len(world.order_answers) == 1
+    assert attempts("done") == done_before + 1  # what SREs see on /metrics
     row = service.rpc.get_request(actor=org.rep, service_request_id=sr["id"])
     assert row["action_status"]["status"] == "done" and row["action_status"]["attempts"] == 3
 
