@@ -480,18 +480,18 @@ class Allocations:
     def of_receipt(self, receipt_id):
         return self.uow.all(
             "SELECT a.*, i.number AS invoice_number FROM allocations a JOIN invoices i ON i.id = a.invoice_id"
-            " WHERE a.receipt_id = %s ORDER BY a.allocated_at, a.id", (receipt_id,))
+            " WHERE a.receipt_id = %s ORDER BY a.seq", (receipt_id,))
 
     def of_invoice(self, invoice_id):
         return self.uow.all(
             "SELECT a.*, r.number AS receipt_number FROM allocations a JOIN receipts r ON r.id = a.receipt_id"
-            " WHERE a.invoice_id = %s ORDER BY a.allocated_at, a.id", (invoice_id,))
+            " WHERE a.invoice_id = %s ORDER BY a.seq", (invoice_id,))
 
     def active_for_invoice(self, invoice_id):
         """Newest first: a red invoice's excess takes back the latest payments first."""
         return self.uow.all(
             "SELECT * FROM allocations WHERE invoice_id = %s AND reversed_at IS NULL"
-            " ORDER BY allocated_at DESC, id DESC FOR UPDATE", (invoice_id,))
+            " ORDER BY seq DESC FOR UPDATE", (invoice_id,))
 
     def reverse(self, allocation_id, actor_id, reason, at):
         return self.uow.one(

@@ -231,6 +231,7 @@ CREATE INDEX receipts_listing ON receipts (registered_at DESC, id DESC);
 -- An allocation is active until reversed (with who, when and why); never edited otherwise.
 CREATE TABLE allocations (
     id              uuid PRIMARY KEY,
+    seq             bigserial      NOT NULL,  -- the order allocations were made in
     receipt_id      uuid           NOT NULL REFERENCES receipts (id),
     invoice_id      uuid           NOT NULL REFERENCES invoices (id),
     customer_id     uuid           NOT NULL,
@@ -243,8 +244,8 @@ CREATE TABLE allocations (
     reversal_reason text,
     CHECK ((reversed_at IS NULL) = (reversal_reason IS NULL))
 );
-CREATE INDEX allocations_receipt ON allocations (receipt_id, allocated_at);
-CREATE INDEX allocations_invoice ON allocations (invoice_id, allocated_at);
+CREATE INDEX allocations_receipt ON allocations (receipt_id, seq);
+CREATE INDEX allocations_invoice ON allocations (invoice_id, seq);
 
 -- The customer's account as a statement shows it: + blue invoices issued, - red invoices
 -- issued, - receipts confirmed (positive balance: the customer owes). Every entry is dated by

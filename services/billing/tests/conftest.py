@@ -60,6 +60,11 @@ def wait_for(check, timeout=10, what="condition"):
     raise AssertionError(f"{what} not met in time")
 
 
+@pytest.fixture(name="wait_for")
+def wait_for_fixture():
+    return wait_for
+
+
 class Books:
     """Drives billing like the rest of the platform would, and reads its books for assertions."""
 
@@ -153,11 +158,16 @@ class Books:
 
     # -- commands ------------------------------------------------------------------------------------
     def invoice(self, deliveries, kind="ordinary", issue=True, by=None):
+        """Raised by the owner (default: the rep), certified by a manager of the owner's team,
+        issued by finance."""
         billing = self.rpc.billing
-        invoice = billing.create_invoice(request_id=str(uuid.uuid4()), actor=by or self.rep,
+        team = deliveries[0]["owner_team"]
+        by = by or (self.rep if team == self.team else self.finance)
+        invoice = billing.create_invoice(request_id=str(uuid.uuid4()), actor=by,
                                          delivery_ids=[d["delivery_id"] for d in deliveries], kind=kind)
         if issue:
-            billing.certify_invoice(request_id=str(uuid.uuid4()), actor=self.manager, invoice_id=invoice["id"])
+            manager = self.manager if team == self.team else actor("sales_manager", team)
+            billing.certify_invoice(request_id=str(uuid.uuid4()), actor=manager, invoice_id=invoice["id"])
             invoice = billing.issue_invoice(request_id=str(uuid.uuid4()), actor=self.finance,
                                             invoice_id=invoice["id"])
         return invoice

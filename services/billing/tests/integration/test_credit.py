@@ -252,3 +252,21 @@ def test_fr66_recompute_on_demand_by_finance_for_a_started_quarter(books):
     assert billing.run_credit_recompute(as_of=datetime.now(timezone.utc).isoformat())["quarter"] == quarter
     with pytest.raises(ValidationFailed):
         billing.run_credit_recompute(as_of="someday")
+
+
+def test_fr66_the_quarterly_timer_reviews_a_quarter_once_however_many_replicas_run_it(
+        container_factory, service_config, db_name, db_connect, wait_for):
+    from billing.service import BillingService
+
+    config = service_config(db_name)  # the schedule on, as deployed: each replica's timer fires at start
+    for _ in range(2):
+        container_factory(BillingService, config).start()
+    conn = db_connect(db_name)
+    quarter = domain.quarter_of(local_date(datetime.now(timezone.utc)))
+
+    def finished():
+        with conn.cursor() as cur:
+            cur.execute("SELECT trigger, finished_at FROM credit_recompute_runs WHERE quarter = %s", (quarter,))
+            return cur.fetchall()
+    rows = wait_for(lambda: (lambda r: r if r and r[0]["finished_at"] else None)(finished()), what="the review")
+    assert [r["trigger"] for r in rows] == ["scheduled"]
