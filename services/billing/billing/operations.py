@@ -258,10 +258,17 @@ def record_goods_issued(uow, data, event_id):
             "quantity": line["quantity"], "unit_price": line["unit_price"], "vat_rate": line["vat_rate"],
             "issued_at": data["issued_at"], "source_event": event_id,
         })
-    # a customer billing has not heard of yet gets the snapshot the warehouse saw; any customer event wins
+    # a customer billing has not heard of yet gets the snapshot the warehouse saw (any customer event
+    # wins); a snapshot without the owner's team gets it when the owner is the same
     uow.execute("INSERT INTO customers (customer_id, owner_id, owner_team, region) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING",
+                " ON CONFLICT (customer_id) DO UPDATE SET owner_team = EXCLUDED.owner_team"
+                " WHERE customers.owner_team IS NULL AND customers.owner_id = EXCLUDED.owner_id",
                 (data["customer_id"], data["owner_id"], data["owner_team"], data["region"]))
+    if data["owner_team"] is not None:
+        uow.execute("UPDATE invoices SET owner_team = %s WHERE customer_id = %s AND owner_id = %s"
+                    " AND owner_team IS NULL", (data["owner_team"], data["customer_id"], data["owner_id"]))
+        uow.execute("UPDATE receipts SET owner_team = %s WHERE customer_id = %s AND owner_id = %s"
+                    " AND owner_team IS NULL", (data["owner_team"], data["customer_id"], data["owner_id"]))
 
 
 def record_goods_returned(uow, data, now, payment_terms_days):
@@ -346,17 +353,27 @@ def create_invoice(uow, actor, data, now):
         invoice_lines.append(dict(domain.invoice_line(units, row["unit_price"], row["vat_rate"]),
                                   **{k: row[k] for k in ("delivery_line_id", "delivery_id", "delivery_number",
                                                          "order_id", "order_number", "order_line_id", "sku")}))
-    first = lines[0][0]
-    snap = customer if customer.get("owner_id") is not None else first
+    snap = _snapshot(customer, lines[0][0])
     invoice = dict(domain.totals(invoice_lines), id=uuid.uuid4(), number=None, kind=data["kind"], red=False,
-                   reverses=None, status="draft", customer_id=customer_id, owner_id=snap.get("owner_id"),
-                   owner_team=snap.get("owner_team"), region=snap.get("region") or first["region"],
+                   reverses=None, status="draft", customer_id=customer_id, owner_id=snap["owner_id"],
+                   owner_team=snap["owner_team"], region=snap["region"],
                    buyer_name=customer.get("name"), buyer_tax_id=customer.get("tax_id"),
                    buyer_bank=customer.get("bank_account"), due_date=None, reason=None, return_id=None,
                    remarks=data.get("remarks"), created_by=actor["staff_id"], created_at=now, issued_by=None,
                    issued_at=None)
     Invoices(uow).add(invoice, invoice_lines)
     return invoice["id"]
+
+
+def _snapshot(customer, line):
+    """The owner, team and region a new document carries: billing's copy of the customer, with
+    what it lacks taken from the delivery line when the owner is the same."""
+    if customer.get("owner_id") is None:
+        return {k: line[k] for k in ("owner_id", "owner_team", "region")}
+    same = customer["owner_id"] == line["owner_id"]
+    return {"owner_id": customer["owner_id"],
+            "owner_team": customer.get("owner_team") or (line["owner_team"] if same else None),
+            "region": customer.get("region") or line["region"]}
 
 
 def _visible_invoice(uow, actor, invoice_id, lock=False):

@@ -36,7 +36,8 @@ def billing_config(service_config, db_name):
 
 
 @pytest.fixture
-def billing(container_factory, billing_config):
+def billing(billing_config, container_factory):
+    """(The database is made before the containers, so they are stopped before it is dropped.)"""
     from billing.service import BillingService
 
     container = container_factory(BillingService, billing_config)

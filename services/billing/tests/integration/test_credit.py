@@ -80,6 +80,7 @@ def test_fr65_reservation_is_idempotent_and_a_refusal_carries_the_figures(books)
     [held] = books.outbox("credit.held")  # once per reservation id
     assert held["data"]["order_id"] == over["order_id"] and held["data"]["owner_id"] == books.rep["staff_id"]
     assert books.value("SELECT count(*) FROM credit_reservations") == 1
+    assert books.check_contracts() == {"credit_limit.changed", "credit.held"}
     with pytest.raises(ValidationFailed) as refused:
         billing.reserve_credit(reservation_id="x", order_id=rid(), customer_id=customer["customer_id"], amount=1.5)
     assert set(refused.value.errors) == {"reservation_id", "amount"}
