@@ -35,10 +35,6 @@ def _scope_allows(actor, row):
     return access.scope(actor).allows(row.get("owner_id"), row.get("owner_team"))
 
 
-def _uuid(value):
-    return value if isinstance(value, uuid.UUID) or value is None else uuid.UUID(str(value))
-
-
 # -- customers (events) -------------------------------------------------------------------------
 def apply_customer_fields(uow, customer_id, fields, occurred_at):
     """Keep billing's copy of a customer and move the snapshot on its documents."""
@@ -271,7 +267,7 @@ def record_goods_issued(uow, data, event_id):
                     " AND owner_team IS NULL", (data["owner_team"], data["customer_id"], data["owner_id"]))
 
 
-def record_goods_returned(uow, data, now, payment_terms_days):
+def record_goods_returned(uow, data, now):
     """FR-95: goods back from the customer. Whatever of them stands on an issued invoice is
     reversed by a red-letter invoice (one per original invoice, linked to it); a draft or certified
     invoice that would bill goods no longer with the customer is cancelled, to be raised again."""

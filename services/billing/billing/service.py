@@ -106,8 +106,7 @@ class BillingService(ServiceBase):
     @event_handler("inventory", "goods.returned")
     def on_goods_returned(self, uow, event):
         """FR-95: a red-letter invoice for the invoiced part of returned goods."""
-        operations.record_goods_returned(uow, load(goods_returned_data, event["data"]), _now(),
-                                         self.settings.payment_terms_days)
+        operations.record_goods_returned(uow, load(goods_returned_data, event["data"]), _now())
 
     @event_handler("order", "order.cancelled")
     def on_order_cancelled(self, uow, event):

@@ -1,6 +1,6 @@
 """The finance rules alone (no broker, no database): money and VAT, the credit formula, the credit
 check, red-letter invoices, allocation, statements, aging. Invariants with hypothesis."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
