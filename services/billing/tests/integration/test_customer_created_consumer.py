@@ -6,23 +6,10 @@ import pytest
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcClient
 
-from billing.service import BillingService
 from shared import envelope
 from shared.errors import NotFound
 
 ACTOR = {"staff_id": str(uuid.uuid4()), "role": "finance"}
-
-
-@pytest.fixture
-def db_name(make_database):
-    return make_database("services/billing/migrations")
-
-
-@pytest.fixture
-def billing(container_factory, service_config, db_name):
-    container = container_factory(BillingService, service_config(db_name))
-    container.start()
-    return container
 
 
 def customer_created(customer_id=None):
