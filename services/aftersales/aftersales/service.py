@@ -262,7 +262,9 @@ class AftersalesService(ServiceBase):
                     "id": uuid.uuid4(), "service_request_id": row["id"], "kind": data["action"],
                     "target": domain.ACTION_TARGETS[data["action"]],
                     "request_id": domain.action_request_id(row["id"], data["action"]),
-                    "payload": domain.action_call(data["action"], row, units, data["resolution"], SYSTEM_ACTOR),
+                    # the engineer who resolved it asks the other department, as a person of the
+                    # org chart: the order service finds the return's approver relative to them
+                    "payload": domain.action_call(data["action"], row, units, data["resolution"], actor),
                     "next_attempt_at": now,
                 })
             uow.publish("service_request.resolved", events.resolved(row))

@@ -8,7 +8,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from aftersales import domain
-from shared.access import SYSTEM_ACTOR
 from shared.errors import BusinessRuleViolation, ValidationFailed
 
 
@@ -43,11 +42,15 @@ def test_a_return_resolution_opens_a_return_request_in_the_order_service_once(se
     request_id = str(uuid.uuid4())
     resolved = resolve(service, org, sr, quantity=2, request_id=request_id)
     assert resolved["status"] == "resolved" and resolved["action_quantity"] == 2
-    assert world.of("request_return") == [{
+    [call] = world.of("request_return")
+    # the engineer who resolved it asks, as a person of the org chart (the return's approver is
+    # found relative to them)
+    assert (call["actor"]["staff_id"], call["actor"]["role"]) == (org.engineer["staff_id"], "service_engineer")
+    assert dict(call, actor=None) == {
         "method": "request_return", "request_id": str(domain.action_request_id(uuid.UUID(sr["id"]), "return")),
-        "actor": SYSTEM_ACTOR, "delivery_id": delivery, "lines": [{"sku": "PUMP-100", "quantity": 2}],
+        "actor": None, "delivery_id": delivery, "lines": [{"sku": "PUMP-100", "quantity": 2}],
         "reason": f"after-sales {sr['number']} (return): customer takes the goods back",
-        "service_request_id": sr["id"]}]
+        "service_request_id": sr["id"]}
     action = resolved["action_status"]
     assert (action["status"], action["attempts"], action["target"]) == ("done", 1, "order.request_return")
     assert action["result"]["number"].startswith("RR-") and action["result"]["service_request_id"] == sr["id"]
@@ -130,10 +133,12 @@ def test_a_return_the_order_service_refuses_is_marked_failed_and_not_retried(ser
 def test_a_replacement_raises_a_no_charge_order_through_the_order_desk(service, org, world):
     sr, delivery = assigned_request(service, org, type="replacement")
     resolved = resolve(service, org, sr, action="replacement")
-    assert world.of("create_replacement") == [{
+    [call] = world.of("create_replacement")
+    assert call["actor"]["staff_id"] == org.engineer["staff_id"]
+    assert dict(call, actor=None) == {
         "method": "create_replacement", "request_id": str(domain.action_request_id(uuid.UUID(sr["id"]), "replacement")),
-        "actor": SYSTEM_ACTOR, "customer_id": org.customer, "sku": "PUMP-100", "quantity": 1,
-        "delivery_id": delivery, "service_request_id": sr["id"]}]
+        "actor": None, "customer_id": org.customer, "sku": "PUMP-100", "quantity": 1,
+        "delivery_id": delivery, "service_request_id": sr["id"]}
     assert resolved["action_status"]["result"]["number"].startswith("SO-")
     assert world.of("request_return") == []
 
