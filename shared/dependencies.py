@@ -103,6 +103,7 @@ class _WakingTransaction:
 
     def __enter__(self):
         uow = self._tx.__enter__()
+        uow.after_commit.append(lambda: uow.events and metrics.count_events(uow.service, uow.events))
         if self._relay is not None:
             uow.after_commit.append(lambda: uow.events and self._relay.wake())
         return uow

@@ -1,5 +1,9 @@
 """Prometheus collectors, defined once per process (module level), labelled by service."""
+import logging
+
 from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
 
 LABELS = ("service", "type", "method", "outcome")
 
@@ -85,8 +89,8 @@ INVOICED_AMOUNT = Counter(
     "Amount invoiced in CNY including VAT, by kind (red_letter counts the reversed amount, positive)",
     ("service", "kind"),
 )
-RECEIPTS = Counter("sales_receipts_total", "Customer receipts recorded", ("service",))
-RECEIPTS_AMOUNT = Counter("sales_receipts_amount_total", "Amount of the receipts recorded, in CNY", ("service",))
+RECEIPTS = Counter("sales_receipts_total", "Customer receipts confirmed by finance", ("service",))
+RECEIPTS_AMOUNT = Counter("sales_receipts_amount_total", "Amount of the receipts confirmed, in CNY", ("service",))
 STOCKOUTS = Counter(
     "sales_stockouts_total", "Stock reservations refused for insufficient stock (INSUFFICIENT_STOCK)", ("service",),
 )
@@ -98,3 +102,27 @@ FAILED_MESSAGES_UNRESOLVED = Gauge(
     "sales_failed_messages_unresolved",
     "Rows of failed_messages not yet resolved (replayed or dismissed); same in every replica", ("service",),
 )
+
+EVENTS_PUBLISHED = Counter(
+    "sales_events_total", "Events committed to the outbox, by type (business activity)", ("service", "event_type"),
+)
+
+# Business counters that follow committed events: a service registers, for an event type it
+# publishes, what to count (`on_event("order.confirmed", lambda data: ORDERS.labels(...).inc())`).
+# They run after the commit only, so a rolled-back command or an idempotent replay counts nothing.
+_EVENT_METRICS = {}
+
+
+def on_event(event_type, count):
+    _EVENT_METRICS.setdefault(event_type, []).append(count)
+
+
+def count_events(service, envelopes):
+    for envelope in envelopes:
+        event_type = envelope["event_type"]
+        EVENTS_PUBLISHED.labels(service, event_type).inc()
+        for count in _EVENT_METRICS.get(event_type, ()):
+            try:
+                count(envelope["data"])
+            except Exception:  # a metric never fails a committed command
+                log.exception("business metric for %s failed", event_type)

@@ -111,6 +111,8 @@ class Relay:
                     "FROM outbox WHERE published_at IS NULL"
                 )
                 backlog, age = cur.fetchone()
+                cur.execute("SELECT count(*) FROM failed_messages WHERE resolved_at IS NULL")
+                (unresolved,) = cur.fetchone()
                 # published rows are kept a while for audit, then dropped (any replica may do it)
                 cur.execute(
                     "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
@@ -120,6 +122,7 @@ class Relay:
             conn.commit()
         metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(float(age))
+        metrics.FAILED_MESSAGES_UNRESOLVED.labels(self.service).set(unresolved)
 
 
 def loads(payload):

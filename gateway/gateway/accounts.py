@@ -16,7 +16,6 @@ from gateway.exceptions import UsernameTaken
 from gateway.schemas import ROLES
 from shared import pagination
 from shared.errors import Conflict
-from shared.validation import load
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +100,10 @@ class StaffUpdatedData(Schema):
     version = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
-staff_updated_data = StaffUpdatedData()
 
 
 def follow_staff(uow, data):
     """A login's role, team, display name and active follow its staff member (newest version wins)."""
-    data = load(staff_updated_data, data, detail="staff.updated data failed validation")
     followed = Credentials(uow).follow_staff(data["staff_id"], data["role"], data["team"], data["display_name"],
                                              data["active"], data["version"])
     if followed:

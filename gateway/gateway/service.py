@@ -65,7 +65,7 @@ class GatewayService(AccountsApi, CustomersApi, CatalogApi, SalesApi, BillingApi
         """Answered by the entrypoint itself: 404, or 405 for a known path."""
 
     # -- the org chart -----------------------------------------------------------------------------
-    @event_handler("customer", "staff.updated")
+    @event_handler("customer", "staff.updated", expects=accounts.StaffUpdatedData)
     def on_staff_updated(self, uow, event):
         """A login follows its staff member: role, team, display name, active (newest version wins)."""
         accounts.follow_staff(uow, event["data"])

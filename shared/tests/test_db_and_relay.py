@@ -67,6 +67,23 @@ def test_document_numbers_never_repeat_under_concurrency(pool_factory):
     assert sorted(numbers) == [f"DN-2026-{n:06d}" for n in range(1, 41)]
 
 
+def test_business_counters_follow_committed_events_only(pool_factory):
+    from shared import metrics
+    from shared.dependencies import _WakingTransaction
+
+    pool = pool_factory()
+    counted = []
+    metrics.on_event("kit_test.happened", lambda data: counted.append(data["n"]))
+    with _WakingTransaction(pool.transaction(), None) as uow:
+        uow.publish("kit_test.happened", {"n": 1})
+    with pytest.raises(RuntimeError):
+        with _WakingTransaction(pool.transaction(), None) as uow:
+            uow.publish("kit_test.happened", {"n": 2})
+            raise RuntimeError("rolled back: counts nothing")
+    assert counted == [1]
+    assert metrics.EVENTS_PUBLISHED.labels("kit-test", "kit_test.happened")._value.get() >= 1
+
+
 def test_a_periodic_job_lock_is_held_by_one_replica_until_its_transaction_ends(pool_factory):
     pool = pool_factory(size=2)
     with pool.transaction() as first:

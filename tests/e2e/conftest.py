@@ -119,6 +119,10 @@ class Platform:
         event_dispatcher(uri=self.amqp_uri)(source, event_type, event)
         return event
 
+    def metrics(self, name):
+        """The Prometheus text of a process's /metrics."""
+        return requests.get(self.procs[name].url("/metrics"), timeout=10).text
+
     def logs(self, name):
         return self.procs[name].logs()
 

@@ -32,6 +32,8 @@ def test_osb_story_fr46_quote_below_floor_to_cash_across_the_real_services(start
     order = rep.post(f"orders/{accepted['order_id']}/confirm", expect=200)
     assert order["status"] == "confirmed"
     assert org.stock() == (100, 10, 90)
+    # the business counters SREs watch (issue 10), counted from the committed events
+    assert 'sales_orders_total{outcome="confirmed",service="order"} 1.0' in platform.metrics("order")
     assert finance.get(f"customers/{customer['id']}/credit", expect=200)["exposure"] == "880.00"
 
     # delivery note, goods issue (SP), invoice and cash (BC)
@@ -54,6 +56,10 @@ def test_osb_story_fr46_quote_below_floor_to_cash_across_the_real_services(start
     paid = platform.wait_for(lambda: (lambda o: o["status"] == "paid" and o)(
         rep.get(f"orders/{order['id']}", expect=200)), what="order paid")
     assert paid["first_shipped_at"] and paid["invoiced_at"] and paid["paid_at"]
+    billing_metrics = platform.metrics("billing")
+    assert 'sales_invoices_issued_total{kind="ordinary",service="billing"} 1.0' in billing_metrics
+    assert 'sales_invoiced_amount_total{kind="ordinary",service="billing"} 880.0' in billing_metrics
+    assert 'sales_receipts_amount_total{service="billing"} 880.0' in billing_metrics
 
 
 def test_osb_unhappy_paths_across_the_real_services(start_platform):

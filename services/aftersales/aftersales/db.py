@@ -3,6 +3,7 @@ status it may start from is in the WHERE clause) on a row the command has locked
 from shared.db import dumps
 
 UNRESOLVED = ("open", "confirmed", "assigned", "in_progress")
+_UNRESOLVED_SQL = ", ".join(f"'{status}'" for status in UNRESOLVED)
 
 
 class Customers:
@@ -167,6 +168,12 @@ class ServiceRequests:
             " WHERE escalated_at IS NULL AND status = ANY(%s) AND due_at < %s ORDER BY due_at, id LIMIT %s",
             (list(UNRESOLVED), as_of, limit),
         )
+
+    def overdue_count(self, as_of):
+        """Unresolved requests past their due time (the sales_service_requests_overdue gauge)."""
+        return self.uow.scalar(
+            # the literal list (not ANY(%s)) lets PostgreSQL use the partial index service_requests_open_due
+            f"SELECT count(*) FROM service_requests WHERE status IN ({_UNRESOLVED_SQL}) AND due_at < %s", (as_of,))
 
     def mark_escalated(self, request_id, as_of, manager_id, manager_name):
         """The guarded escalation: only one replica's update finds it still unescalated."""

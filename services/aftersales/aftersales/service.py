@@ -22,7 +22,7 @@ from aftersales.schemas import (
     service_request_out, start_input,
 )
 from aftersales.settings import SettingsProvider
-from shared import access, pagination, workdays
+from shared import access, metrics as shared_metrics, pagination, workdays
 from shared.access import SYSTEM_ACTOR
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
@@ -351,7 +351,10 @@ class AftersalesService(ServiceBase):
     # -- periodic jobs --------------------------------------------------------------------------
     @timer(interval=ESCALATION_INTERVAL)
     def escalate_overdue(self):
-        self._escalate(utcnow())
+        now = utcnow()
+        self._escalate(now)
+        with self.db.transaction() as uow:  # the gauge is the same in every replica
+            shared_metrics.SERVICE_REQUESTS_OVERDUE.labels(self.name).set(ServiceRequests(uow).overdue_count(now))
 
     @rpc
     def run_escalations(self, *, as_of=None):
@@ -369,36 +372,36 @@ class AftersalesService(ServiceBase):
         return self._run_actions(self._as_of(as_of))
 
     # -- consumed events -------------------------------------------------------------------------
-    @event_handler("inventory", "goods.issued")
+    @event_handler("inventory", "goods.issued", expects=goods_issued_data)
     def on_goods_issued(self, uow, event):
         """What reached which customer and when: requests are checked against it."""
-        Deliveries(uow).record(_event_data(goods_issued_data, event), event["event_id"])
+        Deliveries(uow).record(event["data"], event["event_id"])
 
-    @event_handler("inventory", "product.created")
+    @event_handler("inventory", "product.created", expects=product_created_data)
     def on_product_created(self, uow, event):
-        Products(uow).record(_event_data(product_created_data, event), _occurred_at(event))
+        Products(uow).record(event["data"], _occurred_at(event))
 
-    @event_handler("inventory", "product.price_changed")
+    @event_handler("inventory", "product.price_changed", expects=product_price_changed_data)
     def on_product_price_changed(self, uow, event):
-        Products(uow).record(_event_data(product_price_changed_data, event), _occurred_at(event))
+        Products(uow).record(event["data"], _occurred_at(event))
 
-    @event_handler("customer", "customer.created")
+    @event_handler("customer", "customer.created", expects=customer_created_data)
     def on_customer_created(self, uow, event):
-        data = _event_data(customer_created_data, event)
+        data = event["data"]
         Customers(uow).record(data["customer_id"], _occurred_at(event), number=data["number"], name=data["name"],
                               owner_id=data["owner_id"], owner_team=data["owner_team"], region=data["region"])
 
-    @event_handler("customer", "customer.owner_changed")
+    @event_handler("customer", "customer.owner_changed", expects=customer_owner_changed_data)
     def on_customer_owner_changed(self, uow, event):
         """Move the snapshot on every request of the customer (row-level access, escalation)."""
-        data = _event_data(customer_owner_changed_data, event)
+        data = event["data"]
         if Customers(uow).change_owner(data["customer_id"], data["owner_id"], data["owner_team"],
                                        _occurred_at(event)):
             ServiceRequests(uow).move_owner(data["customer_id"], data["owner_id"], data["owner_team"])
 
-    @event_handler("customer", "customer.updated")
+    @event_handler("customer", "customer.updated", expects=customer_updated_data)
     def on_customer_updated(self, uow, event):
-        data = _event_data(customer_updated_data, event)
+        data = event["data"]
         changes = {key: data[key] for key in ("name", "region") if key in data}
         Customers(uow).update_profile(data["customer_id"], changes)
         ServiceRequests(uow).move_profile(data["customer_id"], changes)
@@ -570,16 +573,6 @@ class AftersalesService(ServiceBase):
                 Steps(uow).add(action["service_request_id"], f"{action['kind']}_refused", SYSTEM_ACTOR, None, None,
                                note=exc.detail, details={"request_id": action["request_id"], "code": exc.code})
         return "failed"
-
-
-def _event_data(schema, event):
-    """The fields this service reads of an event's data; a failure names them (it is parked with
-    this message in failed_messages)."""
-    try:
-        return load(schema, event["data"])
-    except ValidationFailed as exc:
-        raise ValidationFailed(f"{event.get('event_type')} data failed validation: {exc.errors}",
-                               errors=exc.errors) from None
 
 
 def _occurred_at(event):

@@ -9,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+import billing.metrics  # noqa: F401  (registers the business metrics)
 from billing import domain, operations, settings as billing_settings
 from billing.db import CreditAccounts
 from billing.schemas import (
@@ -77,41 +78,41 @@ class BillingService(ServiceBase):
         return self._transaction(run)
 
     # -- events consumed -------------------------------------------------------------------------
-    @event_handler("customer", "customer.created")
+    @event_handler("customer", "customer.created", expects=customer_created_data)
     def on_customer_created(self, uow, event):
         """A new customer gets a credit account with limit 0 (FR-63) and billing keeps its tax
         details and owner for invoices and row-level access."""
-        data = load(customer_created_data, event["data"])
+        data = event["data"]
         customer_id = data.pop("customer_id")
         CreditAccounts(uow).open(customer_id, domain.OPENING_LIMIT, domain.CURRENCY,
                                             reason="account opened for a new customer", source_event=event["event_id"])
         operations.apply_customer_fields(uow, customer_id, data, _occurred_at(event))
 
-    @event_handler("customer", "customer.updated")
+    @event_handler("customer", "customer.updated", expects=customer_updated_data)
     def on_customer_updated(self, uow, event):
-        data = load(customer_updated_data, event["data"])
+        data = event["data"]
         operations.apply_customer_fields(uow, data.pop("customer_id"), data, _occurred_at(event))
 
-    @event_handler("customer", "customer.owner_changed")
+    @event_handler("customer", "customer.owner_changed", expects=customer_owner_changed_data)
     def on_customer_owner_changed(self, uow, event):
         """Row-level access follows the customer: its documents move to the new owner and team."""
-        data = load(customer_owner_changed_data, event["data"])
+        data = event["data"]
         operations.apply_customer_fields(uow, data.pop("customer_id"), data, _occurred_at(event))
 
-    @event_handler("inventory", "goods.issued")
+    @event_handler("inventory", "goods.issued", expects=goods_issued_data)
     def on_goods_issued(self, uow, event):
         """The issued delivery lines become invoiceable (FR-81)."""
-        operations.record_goods_issued(uow, load(goods_issued_data, event["data"]), event["event_id"])
+        operations.record_goods_issued(uow, event["data"], event["event_id"])
 
-    @event_handler("inventory", "goods.returned")
+    @event_handler("inventory", "goods.returned", expects=goods_returned_data)
     def on_goods_returned(self, uow, event):
         """FR-95: a red-letter invoice for the invoiced part of returned goods."""
-        operations.record_goods_returned(uow, load(goods_returned_data, event["data"]), _now())
+        operations.record_goods_returned(uow, event["data"], _now())
 
-    @event_handler("order", "order.cancelled")
+    @event_handler("order", "order.cancelled", expects=order_cancelled_data)
     def on_order_cancelled(self, uow, event):
         """A safety net beside the saga's own release_credit call."""
-        data = load(order_cancelled_data, event["data"])
+        data = event["data"]
         operations.release_credit(uow, data["order_id"], "order cancelled" + (f": {data['reason']}"
                                                                               if data["reason"] else ""))
 

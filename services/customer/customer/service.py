@@ -565,10 +565,10 @@ class CustomerService(ServiceBase):
             rows = ClassificationRepository(uow).page(customer["id"], after, limit)
         return _page(rows, limit, lambda row: (row["id"],), classification_out.dump)
 
-    @event_handler("order", "order.confirmed")
+    @event_handler("order", "order.confirmed", expects=order_confirmed_data)
     def on_order_confirmed(self, uow, event):
         """FR-17: purchase history; FR-13: the first confirmed order makes the customer `signed`."""
-        data = load(order_confirmed_data, event["data"], detail="order.confirmed data failed validation")
+        data = event["data"]
         repo = CustomerRepository(uow)
         customer = repo.get(data["customer_id"], contacts=False)
         if customer is None:

@@ -17,8 +17,8 @@ from inventory.schemas import (
     reserve_input, return_loan_input, reverse_input, stock_filters, stock_level_out, warehouse_input, warehouse_out,
 )
 from inventory.db import Catalog, Stock, Warehouses
-from inventory.exceptions import ProductNotFound, ReservationNotFound
-from shared import config, pagination
+from inventory.exceptions import InsufficientStock, ProductNotFound, ReservationNotFound
+from shared import config, metrics, pagination
 from shared.access import SYSTEM_ACTOR
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
@@ -187,7 +187,11 @@ class InventoryService(ServiceBase):
             if uow.begin_command("reserve_stock", str(data["reservation_id"]), data):
                 return reservation_out.dump(workflows.get_reservation(uow, SYSTEM_ACTOR,
                                                                       reservation_id=data["reservation_id"]))
-            result = reservation_out.dump(workflows.reserve_stock(uow, actor, data, hold))
+            try:
+                result = reservation_out.dump(workflows.reserve_stock(uow, actor, data, hold))
+            except InsufficientStock:
+                metrics.STOCKOUTS.labels(self.name).inc()
+                raise
             return uow.finish_command(result)
 
     @rpc
@@ -220,17 +224,17 @@ class InventoryService(ServiceBase):
                 reservation_id=_uuid(reservation_id, "reservation_id") if reservation_id else None)
             return reservation_out.dump(row)
 
-    @event_handler("order", "order.confirmed")
+    @event_handler("order", "order.confirmed", expects=order_confirmed_data)
     def on_order_confirmed(self, uow, event):
         """The order is confirmed: its held reservation is committed (no longer expires)."""
-        data = load(order_confirmed_data, event["data"])
+        data = event["data"]
         if workflows.commit_reservation(uow, data["order_id"]) is None:
             log.warning("order.confirmed for order %s, which has no active reservation", data["order_id"])
 
-    @event_handler("order", "order.cancelled")
+    @event_handler("order", "order.cancelled", expects=order_cancelled_data)
     def on_order_cancelled(self, uow, event):
         """A safety net to the saga's own release_reservation call."""
-        data = load(order_cancelled_data, event["data"])
+        data = event["data"]
         workflows.release_reservation(uow, dict(SYSTEM_ACTOR), data["order_id"],
                                       f"order cancelled: {data['reason'] or 'no reason given'}")
 
@@ -358,13 +362,13 @@ class InventoryService(ServiceBase):
             return workflows.report_shipped(uow, actor, data)
 
     # -- the customer snapshot on documents -----------------------------------------------------
-    @event_handler("customer", "customer.owner_changed")
+    @event_handler("customer", "customer.owner_changed", expects=customer_owner_changed_data)
     def on_customer_owner_changed(self, uow, event):
-        data = load(customer_owner_changed_data, event["data"])
+        data = event["data"]
         workflows.move_owner(uow, data, datetime.fromisoformat(event["occurred_at"]))
 
-    @event_handler("customer", "customer.updated")
+    @event_handler("customer", "customer.updated", expects=customer_updated_data)
     def on_customer_updated(self, uow, event):
-        data = load(customer_updated_data, event["data"])
+        data = event["data"]
         if "region" in data:
             workflows.move_region(uow, data, datetime.fromisoformat(event["occurred_at"]))

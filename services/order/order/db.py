@@ -653,3 +653,19 @@ class Reports:
             " o.first_shipped_at, o.shipped_at, o.invoiced_at, o.paid_at, o.status FROM orders o"
             f" WHERE o.confirmed_at >= %s AND o.confirmed_at < %s AND o.kind = 'sale' AND {condition}"
             " ORDER BY key, o.confirmed_at", [start, end] + params)
+
+
+class Gauges:
+    """What the business gauges read: sagas in progress and orders waiting on credit hold."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def read(self):
+        return self.uow.one(
+            "SELECT (SELECT count(*) FROM sagas WHERE state IN ('running', 'compensating')) AS sagas,"
+            " (SELECT coalesce(extract(epoch FROM now() - min(started_at)), 0) FROM sagas"
+            "   WHERE state IN ('running', 'compensating')) AS saga_age,"
+            " (SELECT count(*) FROM orders WHERE status = 'credit_hold') AS holds,"
+            " (SELECT coalesce(extract(epoch FROM now() - min(credit_held_at)), 0) FROM orders"
+            "   WHERE status = 'credit_hold') AS hold_age")

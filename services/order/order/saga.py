@@ -12,7 +12,7 @@ Kinds:
   release       reserve_credit with override (∥ reserve_stock again if the held stock expired)
                 → confirmed | compensated back to credit_hold
   cancel        release_reservation ∥ release_credit for a cancelled order (compensating only)
-  replacement   reserve_stock → confirmed no-charge order → create_delivery
+  replacement   reserve_stock → confirmed no-charge order → commit_reservation → create_delivery
   convert       reserve_credit → inventory.convert_loan → confirmed order, loan quantities converted
   loan_issue / loan_return / return_receive   one idempotent inventory call, then the local change
 No nameko here: the RPC proxies are passed in.
@@ -613,6 +613,8 @@ class SagaRunner:
         with self.db.transaction() as uow:
             orders = Orders(uow)
             order, lines = orders.get(saga["order_id"]), orders.lines(saga["order_id"])
+        # the delivery note needs a committed reservation now, not when order.confirmed arrives
+        self._step(saga, self.inventory.commit_reservation, order_id=str(order["id"]))
         delivery = self._step(saga, self.inventory.create_delivery, request_id=str(uuid.uuid5(saga["id"], "delivery")),
                               actor=SYSTEM_ACTOR, order_id=str(order["id"]),
                               lines=[{"sku": l["sku"], "quantity": l["quantity"]} for l in lines])

@@ -12,11 +12,11 @@ from datetime import datetime, time, timedelta, timezone
 
 from nameko.timer import timer
 
-from order import domain, events, schemas, settings as order_settings, views
+from order import domain, events, metrics as business_metrics, schemas, settings as order_settings, views
 from order.chains import Chains, to_rows, to_steps
 from order.db import (
-    Contracts, Deliveries, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns, Snapshots, Steps,
-    Targets,
+    Contracts, Deliveries, Gauges, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns, Snapshots,
+    Steps, Targets,
 )
 from order.exceptions import (
     ApprovalRequired, ConcurrentChange, ContractIncomplete, CustomerNotQuotable, DocumentNotFound, InvalidState,
@@ -116,25 +116,25 @@ class OrderService(ServiceBase):
             return views.page(uow, rows, limit, render)
 
     # -- the price list and customer snapshots (events) ---------------------------------------------
-    @event_handler("inventory", "product.created")
+    @event_handler("inventory", "product.created", expects=schemas.product_data)
     def on_product_created(self, uow, event):
         """The price list follows the catalog (list price, floor price, VAT rate: FR-43)."""
-        PriceList(uow).upsert(load(schemas.product_data, event["data"]), _when(event))
+        PriceList(uow).upsert(event["data"], _when(event))
 
-    @event_handler("inventory", "product.price_changed")
+    @event_handler("inventory", "product.price_changed", expects=schemas.product_data)
     def on_product_price_changed(self, uow, event):
-        PriceList(uow).upsert(load(schemas.product_data, event["data"]), _when(event))
+        PriceList(uow).upsert(event["data"], _when(event))
 
-    @event_handler("customer", "customer.owner_changed")
+    @event_handler("customer", "customer.owner_changed", expects=schemas.customer_owner_changed_data)
     def on_customer_owner_changed(self, uow, event):
         """Row-level access moves with the customer: every document's snapshot takes the new owner."""
-        data = load(schemas.customer_owner_changed_data, event["data"])
+        data = event["data"]
         Snapshots(uow).apply(data["customer_id"], _when(event), owner_id=data["owner_id"],
                              owner_team=data["owner_team"])
 
-    @event_handler("customer", "customer.updated")
+    @event_handler("customer", "customer.updated", expects=schemas.customer_updated_data)
     def on_customer_updated(self, uow, event):
-        data = load(schemas.customer_updated_data, event["data"])
+        data = event["data"]
         if data["region"] is not None:
             Snapshots(uow).apply(data["customer_id"], _when(event), region=data["region"])
 
@@ -670,10 +670,10 @@ class OrderService(ServiceBase):
         if target == "paid" and order["contract_id"]:
             Contracts(uow).complete_for_order(order_id, now)
 
-    @event_handler("inventory", "goods.issued")
+    @event_handler("inventory", "goods.issued", expects=schemas.goods_issued_data)
     def on_goods_issued(self, uow, event):
         """Shipped quantities per order line; the delivered lines are kept for returns (FR-93)."""
-        data = load(schemas.goods_issued_data, event["data"])
+        data = event["data"]
         if data["order_id"] is None or Orders(uow).get(data["order_id"]) is None:
             log.info("goods.issued for no order of ours (delivery %s)", data["delivery_id"])
             return
@@ -687,9 +687,9 @@ class OrderService(ServiceBase):
         orders.set_once(data["order_id"], "first_shipped_at", data["issued_at"])
         self._progress(uow, data["order_id"], data["issued_at"])
 
-    @event_handler("billing", "invoice.issued")
+    @event_handler("billing", "invoice.issued", expects=schemas.invoice_issued_data)
     def on_invoice_issued(self, uow, event):
-        data = load(schemas.invoice_issued_data, event["data"])
+        data = event["data"]
         deliveries, orders, invoices = Deliveries(uow), Orders(uow), Invoices(uow)
         touched = {}
         for line in data["lines"]:
@@ -705,10 +705,10 @@ class OrderService(ServiceBase):
             invoices.add(data["invoice_id"], order_id, data["number"], amount, data["issued_at"])
             self._progress(uow, order_id, data["issued_at"])
 
-    @event_handler("billing", "invoice.reversed")
+    @event_handler("billing", "invoice.reversed", expects=schemas.invoice_reversed_data)
     def on_invoice_reversed(self, uow, event):
         """A red-letter invoice reverses (part of) an invoice: invoiced quantities and amounts follow."""
-        data = load(schemas.invoice_reversed_data, event["data"])
+        data = event["data"]
         deliveries, orders, invoices = Deliveries(uow), Orders(uow), Invoices(uow)
         for line in data["lines"]:
             if line["order_id"] is None or line["order_line_id"] is None:
@@ -722,18 +722,18 @@ class OrderService(ServiceBase):
         for order_id in {line["order_id"] for line in data["lines"] if line["order_id"] is not None}:
             self._progress(uow, order_id, _when(event))
 
-    @event_handler("billing", "invoice.settled")
+    @event_handler("billing", "invoice.settled", expects=schemas.invoice_settled_data)
     def on_invoice_settled(self, uow, event):
         """Paid once every invoice of the order is settled."""
-        data = load(schemas.invoice_settled_data, event["data"])
+        data = event["data"]
         for row in Invoices(uow).settle(data["invoice_id"], data["settled_at"]):
             self._progress(uow, row["order_id"], data["settled_at"])
 
-    @event_handler("inventory", "goods.returned")
+    @event_handler("inventory", "goods.returned", expects=schemas.goods_returned_data)
     def on_goods_returned(self, uow, event):
         """Returned goods are back (FR-94, FR-96): the delivery's and the order's returned
         quantities and amounts follow, the quota is given back, the return is received."""
-        data = load(schemas.goods_returned_data, event["data"])
+        data = event["data"]
         deliveries, orders = Deliveries(uow), Orders(uow)
         for line in data["lines"]:
             if not deliveries.mark("return_line", data["return_id"], line["delivery_line_id"]):
@@ -759,10 +759,10 @@ class OrderService(ServiceBase):
         if moved is not None:
             uow.publish("return.received", events.return_event(moved, returns.lines(moved["id"]), "received_at"))
 
-    @event_handler("inventory", "stock.reservation_expired")
+    @event_handler("inventory", "stock.reservation_expired", expects=schemas.stock_reservation_expired_data)
     def on_stock_reservation_expired(self, uow, event):
         """Held stock of an order on credit hold expired: releasing the hold will reserve it again."""
-        data = load(schemas.stock_reservation_expired_data, event["data"])
+        data = event["data"]
         uow.execute(
             "UPDATE sagas SET stock_status = 'expired', updated_at = now() WHERE order_id = %s"
             " AND stock_reservation_id = %s AND state = 'held'", (data["order_id"], data["reservation_id"]))
@@ -1126,8 +1126,11 @@ class OrderService(ServiceBase):
 
     @timer(interval=5)
     def recover_sagas(self):
-        """Every 5 s in every replica: one indexed query when nothing is stuck."""
+        """Every 5 s in every replica: one indexed query when nothing is stuck; then the gauges of
+        what waits (sagas in progress, credit holds), the same in every replica."""
         self._runner().recover(domain.utcnow())
+        with self.db.transaction() as uow:
+            business_metrics.set_gauges(Gauges(uow).read())
 
     @rpc
     def run_expire_quotes(self, *, as_of=None):

@@ -68,7 +68,7 @@ class Books:
 
     def active_reservations(self, order_id=None):
         return [r for r in self.reservations.values()
-                if r["status"] == "held" and (order_id is None or r["order_id"] == str(order_id))]
+                if r["status"] in ("held", "committed") and (order_id is None or r["order_id"] == str(order_id))]
 
     def reserved_credit(self, order_id=None):
         return [c for c in self.credit.values()
@@ -201,10 +201,23 @@ class FakeInventory:
         return {"order_id": order_id, "status": "released"}
 
     @rpc
+    def commit_reservation(self, *, order_id):
+        mode = BOOKS._enter("inventory", "commit_reservation", {"order_id": order_id})
+        _crash_or_refuse(mode, NotFound(f"order {order_id} has no active reservation"))
+        [reservation] = BOOKS.active_reservations(order_id) or [None]
+        if reservation is None:
+            raise NotFound(f"order {order_id} has no active reservation")
+        reservation["status"] = "committed"
+        return {"reservation_id": reservation["reservation_id"], "order_id": order_id, "status": "committed"}
+
+    @rpc
     def create_delivery(self, *, request_id, actor, order_id, lines):
         mode = BOOKS._enter("inventory", "create_delivery", {"request_id": request_id, "actor": actor,
                                                              "order_id": order_id, "lines": lines})
         _crash_or_refuse(mode, BusinessRuleViolation("refused", code="DELIVERY_EXCEEDS_RESERVED"))
+        if not any(r["status"] == "committed" for r in BOOKS.active_reservations(order_id)):
+            # as the real inventory: a delivery note needs the order's reservation committed
+            raise BusinessRuleViolation("the reservation is held, not committed", code="RESERVATION_NOT_COMMITTED")
         delivery = BOOKS.deliveries.setdefault(request_id, {"id": str(uuid.uuid5(uuid.UUID(request_id), "dn")),
                                                             "number": f"DN-2026-{len(BOOKS.deliveries) + 1:06d}",
                                                             "order_id": order_id, "status": "pending",

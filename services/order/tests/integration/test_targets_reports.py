@@ -1,9 +1,10 @@
 """Sales plans and targets (FR-112–FR-118) and the order service's report aggregates."""
 import uuid
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from shared import workdays
 from shared.errors import BusinessRuleViolation, Conflict, Forbidden, ValidationFailed
 
 
@@ -78,7 +79,7 @@ def test_fr118_refusal_a_manager_plans_only_their_team_and_periods_nest(desk):
 
 def test_report_orders_gives_ordered_amounts_and_targets_per_group(desk):
     org = desk.org()
-    today = date.today()
+    today = datetime.now(workdays.TZ).date()  # business dates are Asia/Shanghai
     desk.confirmed(org.rep, org.customer, [{"sku": "P1", "quantity": 2}])
     other_customer = desk.books.add_customer(org.other_rep)
     desk.confirmed(org.other_rep, other_customer, [{"sku": "P2", "quantity": 1}])
@@ -107,7 +108,7 @@ def test_report_osb_cycle_gives_the_raw_timestamps_of_each_order(desk):
     issued = desk.issue(order)
     invoice = desk.invoice(order, issued)
     settled = desk.settle(invoice["invoice_id"], [order["id"]])
-    today = date.today()
+    today = datetime.now(workdays.TZ).date()  # business dates are Asia/Shanghai
     report = desk.rpc.report_osb_cycle(actor=org.director, period_start=str(today),
                                        period_end=str(today + timedelta(days=1)), group_by="team")
     [group] = report["groups"]
