@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Load a small demo org and a few customers through the gateway's HTTP API.
+"""Load a small demo company through the gateway's HTTP API: its org, catalog, stock, customers and
+a first order taken all the way to an issued invoice.
 
 Run by ``make up`` once every process is ready; safe to run again by hand:
 
     .venv/bin/python deploy/demo_data.py [--gateway URL] [--force]
 
 It logs in as the admin (GATEWAY_ADMIN_USERNAME / GATEWAY_ADMIN_PASSWORD, from
-the environment or the root .env), creates a sales manager ``manager1`` and two
-reps ``rep1`` and ``rep2`` reporting to them, then logs in as rep1 and records a
-few customers. Every POST carries a fixed Idempotency-Key derived from the item,
+the environment or the root .env) and creates the org: a sales director
+``director1``, a sales manager ``manager1`` reporting to them, reps ``rep1`` and
+``rep2`` reporting to the manager, and ``pm1`` (product manager), ``finance1``,
+``warehouse1``, ``marketing1``, ``engineer1``. Then: three products with opening
+stock; a few customers recorded by rep1; the first two reviewed (FR-14) and
+given a credit limit; and one order for the first confirmed (stock and credit
+reserved), delivered, its goods issued and invoiced (certified, issued). Every POST carries a fixed Idempotency-Key derived from the item,
 so a re-run replays the first answers instead of creating anything twice, and a
 409 (user exists, DUPLICATE_CUSTOMER) counts as "already there".
 
@@ -43,29 +48,34 @@ REPLAYED = "Idempotent-Replayed"  # set by the gateway on an answer replayed for
 def outcome(response):
     return "already there (replayed)" if response.headers.get(REPLAYED, "").lower() == "true" else "created"
 
-MANAGER = {
-    "username": "manager1",
-    "role": "sales_manager",
-    "display_name": "Li Wei (demo manager)",
-    "team": "east-1",
-    "region": "East China",
-}
+DIRECTOR = {"username": "director1", "role": "sales_director", "display_name": "Chen Jun (demo sales head)",
+            "region": "East China"}
+MANAGER = {"username": "manager1", "role": "sales_manager", "display_name": "Li Wei (demo manager)",
+           "team": "east-1", "region": "East China"}
 REPS = [
-    {
-        "username": "rep1",
-        "role": "sales_rep",
-        "display_name": "Zhang Min (demo rep)",
-        "team": "east-1",
-        "region": "East China",
-    },
-    {
-        "username": "rep2",
-        "role": "sales_rep",
-        "display_name": "Wang Fang (demo rep)",
-        "team": "east-1",
-        "region": "East China",
-    },
+    {"username": "rep1", "role": "sales_rep", "display_name": "Zhang Min (demo rep)", "team": "east-1",
+     "region": "East China"},
+    {"username": "rep2", "role": "sales_rep", "display_name": "Wang Fang (demo rep)", "team": "east-1",
+     "region": "East China"},
 ]
+STAFF = [
+    {"username": "pm1", "role": "product_manager", "display_name": "Zhou Lan (demo product manager)",
+     "region": "East China"},
+    {"username": "finance1", "role": "finance", "display_name": "Sun Li (demo finance)"},
+    {"username": "warehouse1", "role": "warehouse", "display_name": "Ma Qiang (demo warehouse)"},
+    {"username": "marketing1", "role": "marketing_director", "display_name": "Gao Yan (demo marketing director)"},
+    {"username": "engineer1", "role": "service_engineer", "display_name": "Hu Bin (demo service engineer)"},
+]
+PRODUCTS = [
+    {"sku": "PUMP-200", "name": "Centrifugal pump 200", "unit": "pc", "list_price": "12800.00",
+     "floor_price": "11000.00", "vat_rate": "0.13", "warranty_months": 12},
+    {"sku": "VALVE-50", "name": "Control valve DN50", "unit": "pc", "list_price": "2350.00",
+     "floor_price": "2000.00", "vat_rate": "0.13", "warranty_months": 24},
+    {"sku": "SEAL-KIT", "name": "Mechanical seal kit", "unit": "set", "list_price": "480.00",
+     "floor_price": "400.00", "vat_rate": "0.13", "warranty_months": 6},
+]
+OPENING_STOCK = {"PUMP-200": 40, "VALVE-50": 200, "SEAL-KIT": 500}
+CREDIT_LIMIT = "500000.00"
 # (name, region code, organisation code body, industry, size, source, address)
 CUSTOMERS = [
     ("Huadong Precision Machinery Co., Ltd.", "310115", "MA1K4L2Q", "machinery",
@@ -127,6 +137,9 @@ class Gateway:
                 return response
             time.sleep(1 + attempt)
         return response
+
+    def put(self, path, body, token):
+        return self.http.put(self.base + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=15)
 
     def get(self, path, token, params=None):
         return self.http.get(
@@ -209,6 +222,93 @@ def ensure_customer(gw, token, row, report):
         fail(f"creating customer {name}", response)
 
 
+def find_customer(gw, token, name):
+    response = gw.get("/customers", token, {"q": name, "limit": 5})
+    if response.status_code != 200:
+        fail(f"looking up customer {name}", response)
+    for customer in response.json()["items"]:
+        if customer["name"] == name:
+            return customer
+    raise SystemExit(f"demo data: customer {name} exists but rep1 cannot see it")
+
+
+def step(gw, what, path, body, token, report, expect=(200, 201), key_name=None):
+    """One POST/PUT with a fixed Idempotency-Key; a 409 means the demo got this far before."""
+    response = gw.post(path, body, idempotency_key(what, key_name or path), token)
+    if response.status_code in expect:
+        report.append(f"  {what}: {outcome(response)}")
+        return response.json()
+    if response.status_code == 409:
+        report.append(f"  {what}: already done ({problem_code(response)})")
+        return None
+    fail(what, response)
+
+
+def ensure_business(gw, tokens, report):
+    """The catalog, stock, reviews, credit and a first order through to its invoice."""
+    admin, rep, pm, finance, warehouse, manager = (tokens[name] for name in
+                                                     ("admin", "rep1", "pm1", "finance1", "warehouse1", "manager1"))
+    for product in PRODUCTS:
+        step(gw, f"product {product['sku']}", "/products", product, admin, report, key_name=product["sku"])
+    step(gw, "opening stock", "/stock/receipts", {
+        "warehouse": "MAIN", "reason": "opening stock (demo)",
+        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in OPENING_STOCK.items()]},
+        warehouse, report)
+    customers = [find_customer(gw, rep, row[0]) for row in CUSTOMERS[:2]]
+    valid_until = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 180 * 86400))
+    for customer in customers:
+        review = step(gw, f"review of {customer['number']}", f"/customers/{customer['id']}/reviews",
+                      {"business_status": "operating", "credit_opinion": "sound", "valid_until": valid_until},
+                      rep, report)
+        if review:
+            step(gw, f"review of {customer['number']} approved",
+                 f"/customers/{customer['id']}/reviews/{review['id']}/approve", {}, pm, report)
+        for _ in range(30):  # billing opens the account when customer.created reaches it
+            response = gw.put(f"/customers/{customer['id']}/credit",
+                              {"limit": CREDIT_LIMIT, "reason": "opening limit (demo)"}, finance)
+            if response.status_code != 404:
+                break
+            time.sleep(0.5)
+        if response.status_code != 200:
+            fail(f"credit limit of {customer['number']}", response)
+        report.append(f"  credit limit of {customer['number']}: {CREDIT_LIMIT}")
+    first = customers[0]
+    order = None
+    for _ in range(30):  # the order service learns prices from product.created
+        response = gw.post("/orders", {"customer_id": first["id"], "lines": [
+            {"sku": "PUMP-200", "quantity": 2}, {"sku": "SEAL-KIT", "quantity": 10}]},
+            idempotency_key("order", first["id"]), rep)
+        if response.status_code != 422 and response.status_code != 409:
+            break
+        time.sleep(0.5)
+    if response.status_code not in (200, 201):
+        fail("the first order", response)
+    order = response.json()
+    report.append(f"  order {order['number']}: {outcome(response)}")
+    if order["status"] == "draft":
+        order = step(gw, f"order {order['number']} confirmed", f"/orders/{order['id']}/confirm", {}, rep, report) \
+            or order
+    delivery = step(gw, f"delivery note for {order['number']}", "/deliveries", {
+        "order_id": order["id"], "lines": [{"sku": "PUMP-200", "quantity": 2}, {"sku": "SEAL-KIT", "quantity": 10}]},
+        rep, report)
+    if delivery:
+        step(gw, f"goods issue of {delivery['number']}", f"/deliveries/{delivery['id']}/issue", {}, warehouse,
+             report)
+        for _ in range(30):  # billing learns the issued lines from goods.issued
+            response = gw.post("/invoices", {"delivery_ids": [delivery["id"]], "kind": "ordinary"},
+                               idempotency_key("invoice", delivery["id"]), rep)
+            if response.status_code not in (409, 422):
+                break
+            time.sleep(0.5)
+        if response.status_code != 201:
+            fail("the first invoice", response)
+        invoice = response.json()
+        step(gw, "invoice certified", f"/invoices/{invoice['id']}/certify", {}, manager, report)
+        issued = step(gw, "invoice issued", f"/invoices/{invoice['id']}/issue", {}, finance, report)
+        if issued:
+            report.append(f"  invoice {issued['number']} for {issued['total']} CNY")
+
+
 def main(argv=None):
     file_values = read_env_file(ENV_FILE)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -234,19 +334,26 @@ def main(argv=None):
     report = []
     try:
         admin_token = gw.login(admin_user, admin_password)
-        manager_id = ensure_user(gw, admin_token, MANAGER, demo_password, report)
+        director_id = ensure_user(gw, admin_token, DIRECTOR, demo_password, report)
+        manager_id = ensure_user(gw, admin_token, dict(MANAGER, manager=director_id), demo_password, report)
         for rep in REPS:
             ensure_user(gw, admin_token, dict(rep, manager=manager_id), demo_password, report)
-        rep_token = gw.login(REPS[0]["username"], demo_password)
+        for person in STAFF:
+            ensure_user(gw, admin_token, person, demo_password, report)
+        tokens = {"admin": admin_token}
+        for name in ("rep1", "pm1", "finance1", "warehouse1", "manager1"):
+            tokens[name] = gw.login(name, demo_password)
         for row in CUSTOMERS:
-            ensure_customer(gw, rep_token, row, report)
+            ensure_customer(gw, tokens["rep1"], row, report)
+        ensure_business(gw, tokens, report)
     except requests.RequestException as exc:
         raise SystemExit(f"demo data: gateway {args.gateway} unreachable: {exc}")
 
     MARKER.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
     print(f"demo data loaded through {args.gateway}{API}:")
     print("\n".join(report))
-    print(f"  demo users manager1, rep1, rep2 log in with password {demo_password}")
+    users = ", ".join(person["username"] for person in [DIRECTOR, MANAGER, *REPS, *STAFF])
+    print(f"  demo users {users} log in with password {demo_password}")
     return 0
 
 
