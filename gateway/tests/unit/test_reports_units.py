@@ -293,3 +293,29 @@ def test_every_list_endpoint_is_paginated():
             if not endpoint.url.endswith("/territories"):
                 assert endpoint.query is not None and issubclass(endpoint.query, PageQuery), endpoint.url
     assert len(lists) >= 25
+
+
+API_MD_FILTERS = {  # ../shared/API.md "Resources": the query parameters each list and report takes
+    "/api/v1/targets": {"period", "scope"},
+    "/api/v1/customers": {"owner", "status", "region", "industry", "q"},
+    "/api/v1/visits": {"owner", "from", "to"},
+    "/api/v1/stock": {"sku", "warehouse"},
+    "/api/v1/orders": {"customer_id", "status", "from", "to"},
+    "/api/v1/deliveries": {"order_id"},
+    "/api/v1/invoices": {"customer_id", "status"},
+    "/api/v1/service-requests": {"status", "overdue"},
+    "/api/v1/reports/receivables-aging": {"as_of"},
+    "/api/v1/reports/sales-performance": {"period", "group_by"},
+}
+
+
+def test_every_filter_api_md_names_is_taken_with_limit_and_cursor_on_lists():
+    from gateway.service import GatewayService
+
+    queries = {endpoint.url: endpoint.query for _, endpoint in openapi.endpoints_of(GatewayService)
+               if endpoint.method == "GET"}
+    for url, names in API_MD_FILTERS.items():
+        taken = {f.data_key or n for n, f in queries[url]().fields.items()}
+        assert names <= taken, (url, names - taken)
+        if not url.startswith("/api/v1/reports/"):
+            assert {"limit", "cursor"} <= taken, url
