@@ -23,7 +23,7 @@ from tests.e2e.reports_data import collected, invoiced, logged_visit
 pytestmark = pytest.mark.slow
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
-EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
+EXAMPLES = {GenerationMode.POSITIVE: 3, GenerationMode.NEGATIVE: 1}
 
 
 def seed(platform):
