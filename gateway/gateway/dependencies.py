@@ -15,6 +15,7 @@ from nameko.standalone.rpc import ClusterRpcClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from gateway import accounts
+from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 from shared import config, context, db
 from shared.access import SYSTEM_ACTOR
@@ -30,6 +31,7 @@ class Security(DependencyProvider):
 
     def setup(self):
         self.settings = Settings.from_config()
+        self.limiter = RateLimiter(self.settings.rate_limit_rate, self.settings.rate_limit_burst)
         self.bootstrapped = False
 
     def start(self):
@@ -92,10 +94,15 @@ class Security(DependencyProvider):
 
 
 class SecurityAccess:
-    """What a worker sees as `self.security`: the settings' values, and the readiness check."""
+    """What a worker sees as `self.security`: the settings' values, the process's rate limiter,
+    and the readiness check."""
 
     def __init__(self, provider):
         self._provider = provider
+
+    @property
+    def limiter(self):
+        return self._provider.limiter
 
     def __getattr__(self, name):
         return getattr(self._provider.settings, name)

@@ -2,7 +2,7 @@
 
 They never cross RPC, so they are not registered with nameko: they only become problem answers.
 """
-from shared.errors import Conflict, MalformedRequest, NotFound, SalesError, Unauthorized
+from shared.errors import Conflict, MalformedRequest, NotFound, SalesError, TooManyRequests, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -44,3 +44,10 @@ class UnsupportedMediaType(SalesError):
 
 class InvalidHeader(MalformedRequest):
     title = "Invalid header"
+
+
+class RateLimited(TooManyRequests):
+    """The credential used up its requests for now (gateway/ratelimit.py); `retry_after` says
+    in how many seconds to try again (also the `Retry-After` header)."""
+
+    title = "Rate limit exceeded"

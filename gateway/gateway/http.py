@@ -9,7 +9,8 @@ endpoint, and the one table that turns errors into RFC 9457 problem answers.
 
 The entrypoint (`ApiEntrypoint`) takes the request id from `X-Request-Id` (or makes one), runs the
 worker with it as the correlation id, and puts it on every answer, errors included. Inside the
-worker the pipeline authenticates and authorizes, parses and validates the body and the query with
+worker the pipeline authenticates, applies the credential's rate limit (429 with Retry-After,
+gateway.ratelimit), authorizes, parses and validates the body and the query with
 the endpoint's marshmallow schemas (the same ones the OpenAPI document is generated from), applies
 `Idempotency-Key` to POSTs, and renders the method's result as JSON. Errors are raised, never
 returned, and rendered once, by `problem()`.
@@ -22,20 +23,24 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import partial
 from typing import Optional
 
 from eventlet.event import Event
 from nameko.exceptions import BadRequest
 from nameko.web.handlers import HttpRequestHandler
-from werkzeug.routing import Map
+from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.wrappers import Response
 
 from gateway import auth, idempotency
-from gateway.exceptions import InvalidToken, MethodNotAllowed, PayloadTooLarge, RouteNotFound, UnsupportedMediaType
+from gateway.exceptions import (
+    InvalidToken, MethodNotAllowed, PayloadTooLarge, RateLimited, RouteNotFound, UnsupportedMediaType,
+)
+from gateway.ratelimit import retry_after
 from shared import context
 from shared.db import json_default
-from shared.errors import MalformedRequest, SalesError
+from shared.errors import MalformedRequest, SalesError, ValidationFailed
 from shared.validation import load
 
 log = logging.getLogger(__name__)
@@ -74,6 +79,7 @@ class Endpoint:
     locates: bool = False  # a 201 answer carries Location
     in_schema: bool = True
     fallback: bool = False  # the catch-all that answers 404/405 under /api/v1
+    partial: bool = False  # composed from several services: may answer with Sales-Partial (gateway.compose)
     idempotent: bool = field(default=None)
     body_schema: object = field(default=None, repr=False)
     query_schema: object = field(default=None, repr=False)
@@ -148,6 +154,8 @@ def problem(exc, instance=None):
         headers["Allow"] = ", ".join(body["allowed"])
     elif status == 503:
         headers["Retry-After"] = "5"
+    elif status == 429:
+        headers["Retry-After"] = str(body.get("retry_after") or 1)
     return status, headers, body
 
 
@@ -157,11 +165,30 @@ def problem_response(exc, instance=None):
 
 
 # -- the entrypoint ----------------------------------------------------------------------------
+class _AnyPath(PathConverter):
+    """werkzeug's `path`, but matching any character: a path with a newline in it (decoded from %0A)
+    must still reach the catch-all and get a problem answer, not werkzeug's HTML page."""
+
+    regex = "[^/](?s:.)*?"
+
+
+class _CatchAllRule(Rule):
+    def get_converter(self, variable_name, converter_name, args, kwargs):
+        if converter_name == "path":
+            return _AnyPath(self.map, *args, **kwargs)
+        return super().get_converter(variable_name, converter_name, args, kwargs)
+
+
 class ApiEntrypoint(HttpRequestHandler):
     def __init__(self, method, url, endpoint, **kwargs):
         self.endpoint = endpoint
         kwargs.setdefault("expected_exceptions", (SalesError,))
         super().__init__(method, url, **kwargs)
+
+    def get_url_rule(self):
+        if self.endpoint.fallback:
+            return _CatchAllRule(self.url, methods=self.method.split(","))
+        return super().get_url_rule()
 
     def handle_request(self, request):
         request_id = request_id_from(request.headers)
@@ -230,11 +257,24 @@ def _pipeline(service, fn, spec, request, path):
     principal = None
     if spec.roles is not None:
         principal = auth.authenticate(service.db, settings, request.headers.get("Authorization"))
+        wait = settings.limiter.take(str(principal.credential_id))
+        if wait:
+            raise RateLimited(f"too many requests with this credential: try again in {retry_after(wait)} s",
+                              retry_after=retry_after(wait))
         auth.authorize(principal, spec.roles)
     raw = read_json(request, settings.max_body_bytes) if spec.body_schema is not None else None
+    if raw is not None:
+        refuse_nul(raw, "body")
     body = load(spec.body_schema, raw) if spec.body_schema is not None else None
-    query = load(spec.query_schema, request.args.to_dict(), detail="query parameters failed validation") \
-        if spec.query_schema is not None else None
+    if spec.query_schema is not None:
+        args = request.args.to_dict()
+        refuse_nul(args, "query")
+        query = load(spec.query_schema, args, detail="query parameters failed validation")
+    else:
+        query = None
+    for schema, data in ((spec.body_schema, body), (spec.query_schema, query)):
+        if data is not None:
+            refuse_far_dates(schema, data)
 
     claim = None
     request_id = str(uuid.uuid4())
@@ -290,6 +330,44 @@ def read_json(request, max_bytes):
         return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def refuse_nul(value, where, path=()):
+    """422 naming the field for a NUL character anywhere in the input: no text the platform keeps
+    may hold one (PostgreSQL text cannot), so it is refused here rather than failing deep inside."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            name = ".".join(str(p) for p in path) or where
+            raise ValidationFailed(f"{where} holds a NUL character", errors={name: ["must not contain NUL characters"]})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, where, path + (key,))
+            refuse_nul(item, where, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, where, path + (index,))
+
+
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def refuse_far_dates(schema, data, path=()):
+    """422 naming the field for a date (or date-time) before 1900 or after 2999: business dates are
+    never there, and a year 9999 would overflow the day after it somewhere down the line."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            field_ = schema.fields.get(key) if schema is not None else None
+            name = (field_.data_key or key) if field_ is not None else key
+            inner = getattr(field_, "schema", None) or getattr(getattr(field_, "inner", None), "schema", None)
+            refuse_far_dates(inner, value, path + (name,))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            refuse_far_dates(schema, value, path + (index,))
+    elif isinstance(data, (date, datetime)):
+        day = data.date() if isinstance(data, datetime) else data
+        if not EARLIEST <= day <= LATEST:
+            name = ".".join(str(p) for p in path)
+            raise ValidationFailed(f"{name} is out of range", errors={name: ["must be between 1900 and 2999"]})
 
 
 def _refuse_constant(name):

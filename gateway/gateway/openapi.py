@@ -5,11 +5,14 @@ import mimetypes
 import re
 
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_instance
 from swagger_ui_bundle import swagger_ui_path
 
 from gateway import schemas
+from gateway.compose import PARTIAL_HEADER
 from gateway.http import ApiEntrypoint
+from shared.validation import StrictSchema
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 
 TITLE = "Sales Platform API"
@@ -32,10 +35,33 @@ _PROBLEMS = {
     415: ("UnsupportedMediaType", "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)"),
     422: ("ValidationFailed", "The input breaks the schema; `errors` maps fields to messages "
                              "(VALIDATION_FAILED, IDEMPOTENCY_KEY_REUSED)"),
+    429: ("TooManyRequests", "The credential made more requests than its rate limit allows (RATE_LIMITED); "
+                             "`Retry-After` says in how many seconds to try again"),
     500: ("InternalError", "Unexpected error; quote the X-Request-Id (INTERNAL_ERROR)"),
     503: ("ServiceUnavailable", "A service behind the gateway is not running (SERVICE_UNAVAILABLE)"),
     504: ("UpstreamTimeout", "A service behind the gateway did not answer in time (UPSTREAM_TIMEOUT)"),
 }
+
+
+class _Converter(OpenAPIConverter):
+    """Request schemas (StrictSchema) are closed: an unknown field is refused (422), so the document
+    says `additionalProperties: false`. Answer schemas are open: a service may add a field to its
+    answers (an additive change, docs/INTEGRATION.md "Evolution") and clients ignore what they do
+    not know — so the document lists every field it promises and forbids none. Bounds are numbers."""
+
+    def schema2jsonschema(self, schema):
+        jsonschema = super().schema2jsonschema(schema)
+        if not isinstance(resolve_schema_instance(schema), StrictSchema):
+            jsonschema.pop("additionalProperties", None)
+        for prop in jsonschema.get("properties", {}).values():
+            for bound in ("minimum", "maximum"):  # a Range over a Decimal field comes out as a string
+                if isinstance(prop.get(bound), str):
+                    prop[bound] = float(prop[bound])
+        return jsonschema
+
+
+class _Plugin(MarshmallowPlugin):
+    Converter = _Converter
 
 
 def endpoints_of(service_cls):
@@ -55,12 +81,14 @@ def openapi_path(url):
 def build(service_cls):
     spec = APISpec(
         title=TITLE, version=VERSION, openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
+        plugins=[_Plugin()],
         info={"description": (
             "HTTP API of the Sales Platform. Errors are RFC 9457 `application/problem+json`; every "
             "POST accepts an `Idempotency-Key`; lists take `limit` and an opaque `cursor`; every answer "
-            "carries `X-Request-Id`. Authenticate with `POST /api/v1/auth/token` (a bearer token) or an "
-            "API key, both sent as `Authorization: Bearer ...`.")},
+            "carries `X-Request-Id`. Each credential has a rate limit (429 with `Retry-After`). Composed "
+            "answers (overview, timeline, sales performance) stay 200 when a service is missing: its part is "
+            "null, named in `unavailable` and in the `Sales-Partial` header. Authenticate with "
+            "`POST /api/v1/auth/token` (a bearer token) or an API key, both sent as `Authorization: Bearer ...`.")},
         servers=[{"url": "/"}],
         security=[{"bearerAuth": []}],
     )
@@ -78,10 +106,19 @@ def build(service_cls):
         "description": "a repeat with the same key and body within 24 h returns the first answer "
                        "(with `Idempotent-Replayed: true`) and does nothing again; the same key with "
                        "another body answers 422 IDEMPOTENCY_KEY_REUSED"})
+    spec.components.header("RetryAfter", {"description": "seconds to wait before trying again",
+                                          "schema": {"type": "integer", "minimum": 1}})
+    spec.components.header(PARTIAL_HEADER, {
+        "description": "present when parts of a composed answer are missing: the services that did not answer "
+                       "in time, e.g. `billing, aftersales` (the body's `unavailable` says which parts)",
+        "schema": {"type": "string"}})
     for status, (name, description) in _PROBLEMS.items():
+        headers = {"X-Request-Id": "RequestId"}
+        if status in (429, 503):
+            headers["Retry-After"] = "RetryAfter"
         spec.components.response(name, {
             "description": description,
-            "headers": {"X-Request-Id": "RequestId"},
+            "headers": headers,
             "content": {"application/problem+json": {"schema": "Problem"}},
         })
     paths = {}
@@ -123,7 +160,7 @@ def _operation(method_name, endpoint):
         roles = ", ".join(sorted(endpoint.roles))
         description = f"{description}\n\nRoles: {roles}.".strip()
         operation["x-roles"] = sorted(endpoint.roles)
-        statuses |= {401, 403}
+        statuses |= {401, 403, 429}
     if description:
         operation["description"] = description
     if endpoint.idempotent:
@@ -139,6 +176,8 @@ def _operation(method_name, endpoint):
                "headers": {"X-Request-Id": "RequestId"}}
     if endpoint.locates:
         success["headers"]["Location"] = {"description": "the new resource", "schema": {"type": "string"}}
+    if endpoint.partial:
+        success["headers"][PARTIAL_HEADER] = PARTIAL_HEADER
     if endpoint.response is not None:
         success["content"] = {endpoint.content_type: {"schema": endpoint.response}}
     responses = {str(endpoint.status): success}

@@ -237,7 +237,7 @@ ServiceRequestPage = page_schema("ServiceRequestPage", ServiceRequestOut)
 # -- the report --------------------------------------------------------------------------------
 class ServiceSlaQuery(StrictSchema):
     period = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", error="YYYY, YYYY-Qn or YYYY-MM"),
+        r"^2[0-9]{3}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", error="YYYY, YYYY-Qn or YYYY-MM, years 2000 to 2999"),
         metadata={"description": "2026, 2026-Q4 or 2026-11 (default: this month)"})
     date_from = fields.Date(data_key="from", load_default=None, metadata={"description": "instead of period"})
     date_to = fields.Date(data_key="to", load_default=None)

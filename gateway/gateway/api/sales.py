@@ -245,7 +245,8 @@ class LoanQuery(PageQuery):
 
 
 class TargetQuery(PageQuery):
-    period = fields.String(load_default=None, validate=validate.Length(4, 7))
+    period = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", error="a year (2026), quarter (2026-Q4) or month (2026-10)"))
     scope = fields.String(load_default=None, validate=validate.OneOf(SCOPES))
     scope_id = text(100, load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(("draft", "published")))
@@ -253,7 +254,8 @@ class TargetQuery(PageQuery):
 
 
 class QuotaQuery(PageQuery):
-    period = fields.String(load_default=None, validate=validate.Length(7, 7))
+    period = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                                                                      error="a month, YYYY-MM"))
     customer_id = fields.UUID(load_default=None)
     market = text(100, load_default=None)
     sku = text(64, load_default=None)

@@ -647,3 +647,23 @@ class Reports:
             if row["total"]:
                 result[row["sku"]] = result.get(row["sku"], 0) + opens[row["invoice_id"]] * row["amount"] / row["total"]
         return list(result.items())
+
+
+class OrderDocuments:
+    """Billing's documents of one order, for the gateway's order timeline (issue 8): the invoices
+    (blue and red) with a line of the order, and the receipts allocated to them, within the
+    caller's scope (`scope_sql` over the documents' customer snapshot)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def invoices(self, order_id, scope_sql, scope_params):
+        return self.uow.all(
+            "SELECT i.* FROM invoices i WHERE i.id IN (SELECT l.invoice_id FROM invoice_lines l WHERE l.order_id = %s)"
+            f" AND {scope_sql} ORDER BY i.created_at, i.id", [order_id] + list(scope_params))
+
+    def receipts(self, invoice_ids, scope_sql, scope_params):
+        return self.uow.all(
+            "SELECT r.* FROM receipts r WHERE r.id IN (SELECT a.receipt_id FROM allocations a"
+            f" WHERE a.invoice_id = ANY(%s)) AND {scope_sql} ORDER BY r.registered_at, r.id",
+            [list(invoice_ids)] + list(scope_params))

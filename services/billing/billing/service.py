@@ -11,7 +11,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 import billing.metrics  # noqa: F401  (registers the business metrics)
 from billing import domain, operations, settings as billing_settings
-from billing.db import CreditAccounts
+from billing.db import CreditAccounts, OrderDocuments
 from billing.schemas import (
     aging_input, aging_out, allocate_input, campaign_input, campaign_out, cancel_invoice_input, confirm_statement_input,
     create_invoice_input, credit_account_out, customer_created_data, customer_owner_changed_data,
@@ -20,7 +20,7 @@ from billing.schemas import (
     release_credit_out, report_input, report_out, reserve_credit_input, reserve_credit_out, reverse_allocation_input,
     reverse_invoice_input, set_credit_limit_input, statement_input, statement_out,
 )
-from shared import pagination
+from shared import access, pagination
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
 from shared.errors import ValidationFailed
@@ -346,6 +346,26 @@ class BillingService(ServiceBase):
         actor = load_actor(actor)
         data = load(report_input, {"period_start": period_start, "period_end": period_end, "group_by": group_by})
         return report_out.dump(self._transaction(lambda uow: operations.report_billing(uow, actor, data)))
+
+    # -- the gateway's order timeline (issue 8) -------------------------------------------------------
+    @rpc
+    def list_order_documents(self, *, actor, order_id):
+        """Billing's part of `GET /orders/{id}/timeline`: the invoices with a line of the order (red
+        ones too, any status; lines, red invoices and allocations as get_invoice answers them) and
+        the receipts allocated to them — as the caller may see them (someone else's: empty lists)."""
+        actor = load_actor(actor)
+        order_id = _uuid(order_id, "order_id")
+        visible = access.scope(actor)
+
+        def work(uow):
+            found = OrderDocuments(uow)
+            invoices = found.invoices(order_id, *visible.sql("i.owner_id", "i.owner_team"))
+            receipts = found.receipts([i["id"] for i in invoices], *visible.sql("r.owner_id", "r.owner_team"))
+            return ([operations.invoice_view(uow, row) for row in invoices],
+                    [operations.receipt_view(uow, row) for row in receipts])
+        invoices, receipts = self._transaction(work)
+        return {"order_id": str(order_id), "invoices": [invoice_out.dump(i) for i in invoices],
+                "receipts": [receipt_out.dump(r) for r in receipts]}
 
 
 def _uuid(value, field):

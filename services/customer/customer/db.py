@@ -718,3 +718,33 @@ class ReportRepository:
             " sum(round(o.expected_amount * o.probability / 100.0, 2)) AS weighted"
             " FROM opportunities o JOIN customers c ON c.id = o.customer_id"
             f" WHERE {' AND '.join(where)} GROUP BY 1, 2", params)
+
+
+# -- the customer 360° overview (the gateway asks once per service, issue 8) -------------------------
+class OverviewRepository:
+    """The customer service's part of the overview: open opportunities and last logged visits of
+    one customer, as the caller may see them (visits by the visiting rep, opportunities by owner)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def open_opportunities(self, visibility, customer_id, limit):
+        """(totals {count, amount, weighted_amount}, the newest `limit` open opportunities)."""
+        condition, params = visibility.sql("o.owner_id", "o.owner_team")
+        where = f"o.customer_id = %s AND o.stage = ANY(%s) AND {condition}"
+        params = [customer_id, list(OPEN_STAGES)] + params
+        totals = self.uow.one(
+            "SELECT count(*) AS count, coalesce(sum(o.expected_amount), 0) AS amount,"
+            " coalesce(sum(round(o.expected_amount * o.probability / 100.0, 2)), 0) AS weighted_amount"
+            f" FROM opportunities o WHERE {where}", params)
+        rows = self.uow.all(
+            f"SELECT {OPPORTUNITY_COLUMNS} FROM {OPPORTUNITY_FROM} WHERE {where}"
+            " ORDER BY o.created_at DESC, o.id DESC LIMIT %s", params + [limit])
+        return totals, rows
+
+    def last_visits(self, visibility, customer_id, limit):
+        """The customer's logged visits, latest visit first."""
+        condition, params = visibility.sql("v.rep_id", "v.rep_team")
+        return self.uow.all(
+            f"SELECT {VISIT_COLUMNS} FROM {VISIT_FROM} WHERE v.customer_id = %s AND v.state = 'logged'"
+            f" AND {condition} ORDER BY v.visited_at DESC, v.id DESC LIMIT %s", [customer_id] + params + [limit])

@@ -14,8 +14,8 @@ from nameko.timer import timer
 from customer import domain, events
 from customer.db import (
     ClassificationRepository, ContactRepository, CustomerRepository, FollowUpRepository, LedgerRepository,
-    OpportunityRepository, PurchaseRepository, ReportRepository, ReviewRepository, StaffRepository,
-    TerritoryRepository, Visibility, VisitRepository,
+    OpportunityRepository, OverviewRepository, PurchaseRepository, ReportRepository, ReviewRepository,
+    StaffRepository, TerritoryRepository, Visibility, VisitRepository,
 )
 from customer.exceptions import (
     ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, FieldInvalid, OpportunityNotFound, ReassignmentForbidden,
@@ -1011,3 +1011,36 @@ class CustomerService(ServiceBase):
             result.append(dict(group, open_amount=str(group["open_amount"].quantize(domain.CENT)),
                                weighted_amount=str(group["weighted_amount"].quantize(domain.CENT))))
         return {"group_by": group_by, "groups": result}
+
+    # == the customer 360° overview (the gateway asks each service once, issue 8) =====================
+    @rpc
+    def get_customer_overview(self, *, actor, customer_id, visits=5, opportunities=10):
+        """The customer service's part of `GET /customers/{id}/overview`: the customer as
+        get_customer answers it (someone else's: NOT_FOUND), its open opportunities (count, amount,
+        amount weighted by probability, the newest `opportunities`) and its last `visits` logged
+        visits, each as the caller may see them."""
+        actor = load_actor(actor)
+        visits = _how_many(visits, "visits")
+        opportunities = _how_many(opportunities, "opportunities")
+        with self.db.transaction() as uow:
+            row = self._customer(uow, actor, customer_id, contacts=True)
+            visibility = _visibility(actor, pool=False)
+            overview = OverviewRepository(uow)
+            totals, open_rows = overview.open_opportunities(visibility, row["id"], opportunities)
+            visit_rows = overview.last_visits(visibility, row["id"], visits)
+        return {
+            "customer": customer_out.dump(row),
+            "open_opportunities": {
+                "count": totals["count"], "amount": str(totals["amount"].quantize(domain.CENT)),
+                "weighted_amount": str(totals["weighted_amount"].quantize(domain.CENT)),
+                "items": [opportunity_out.dump(r) for r in open_rows]},
+            "last_visits": [visit_out.dump(r) for r in visit_rows],
+        }
+
+
+def _how_many(value, field, most=50):
+    """A small count (1..most) for a part of an answer, else a 422 naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ValidationFailed(f"{field} must be a whole number from 1 to {most}",
+                               errors={field: [f"a whole number from 1 to {most}"]})
+    return value

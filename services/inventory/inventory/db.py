@@ -486,3 +486,46 @@ class Reports:
             f" WHERE s.kind = 'return_receipt' AND s.posted_at >= %s AND s.posted_at < %s AND {scope_sql}"
             " GROUP BY 1", [begin, end] + list(scope_params))
         return issued, returned
+
+
+class OrderDocuments:
+    """The warehouse's documents of one order, for the gateway's order timeline (issue 8): its
+    reservations, delivery notes (with their goods issues) and the return receipts against them,
+    within the caller's scope (`scope_sql` over the documents' customer snapshot)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def reservations(self, order_id, scope_sql, scope_params):
+        rows = self.uow.all(f"SELECT * FROM reservations WHERE order_id = %s AND {scope_sql}"
+                            " ORDER BY created_at, id", [order_id] + list(scope_params))
+        lines = self._lines("reservation_lines", "reservation_id", [r["id"] for r in rows])
+        return [dict(row, lines=lines.get(row["id"], [])) for row in rows]
+
+    def deliveries(self, order_id, scope_sql, scope_params):
+        rows = self.uow.all(f"SELECT * FROM deliveries WHERE order_id = %s AND {scope_sql}"
+                            " ORDER BY created_at, id", [order_id] + list(scope_params))
+        lines = self._lines("delivery_lines", "delivery_id", [r["id"] for r in rows])
+        return [dict(row, lines=lines.get(row["id"], [])) for row in rows]
+
+    def return_receipts(self, delivery_ids):
+        rows = self.uow.all(
+            "SELECT d.*, NULL::uuid AS reversed_by FROM stock_documents d"
+            " WHERE d.kind = 'return_receipt' AND d.delivery_id = ANY(%s) ORDER BY d.posted_at, d.id",
+            (list(delivery_ids),))
+        lines = {}
+        if rows:
+            for line in self.uow.all(
+                    "SELECT document_id, line_no, sku, quantity, delivery_line_id, order_line_id, unit_price, vat_rate"
+                    " FROM stock_document_lines WHERE document_id = ANY(%s) ORDER BY document_id, line_no",
+                    ([r["id"] for r in rows],)):
+                lines.setdefault(line.pop("document_id"), []).append(line)
+        return [dict(row, lines=lines.get(row["id"], [])) for row in rows]
+
+    def _lines(self, table, column, ids):
+        found = {}
+        if ids:
+            for line in self.uow.all(f"SELECT * FROM {table} WHERE {column} = ANY(%s) ORDER BY {column}, line_no",
+                                     (list(ids),)):
+                found.setdefault(line[column], []).append(line)
+        return found

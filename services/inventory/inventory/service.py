@@ -16,9 +16,9 @@ from inventory.schemas import (
     product_input, product_out, receipt_input, receive_return_input, release_input, report_input, reservation_out,
     reserve_input, return_loan_input, reverse_input, stock_filters, stock_level_out, warehouse_input, warehouse_out,
 )
-from inventory.db import Catalog, Stock, Warehouses
+from inventory.db import Catalog, OrderDocuments, Stock, Warehouses
 from inventory.exceptions import InsufficientStock, ProductNotFound, ReservationNotFound
-from shared import config, metrics, pagination
+from shared import access, config, metrics, pagination
 from shared.access import SYSTEM_ACTOR
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
@@ -372,3 +372,21 @@ class InventoryService(ServiceBase):
         data = event["data"]
         if "region" in data:
             workflows.move_region(uow, data, datetime.fromisoformat(event["occurred_at"]))
+
+    # -- the gateway's order timeline (issue 8) -------------------------------------------------
+    @rpc
+    def list_order_documents(self, *, actor, order_id):
+        """The warehouse's part of `GET /orders/{id}/timeline`: the order's reservations (every
+        attempt, released ones too), its delivery notes with their goods issues, and the return
+        receipts against them — as the caller may see them (someone else's order: empty lists)."""
+        actor = load_actor(actor)
+        order_id = _uuid(order_id, "order_id")
+        scope_sql, scope_params = access.scope(actor).sql("owner_id", "owner_team")
+        with self.db.transaction() as uow:
+            found = OrderDocuments(uow)
+            reservations = found.reservations(order_id, scope_sql, scope_params)
+            deliveries = found.deliveries(order_id, scope_sql, scope_params)
+            receipts = found.return_receipts([d["id"] for d in deliveries])
+        return {"order_id": str(order_id), "reservations": reservation_out.dump(reservations, many=True),
+                "deliveries": delivery_out.dump(deliveries, many=True),
+                "return_receipts": document_out.dump(receipts, many=True)}

@@ -669,3 +669,59 @@ class Gauges:
             " (SELECT count(*) FROM orders WHERE status = 'credit_hold') AS holds,"
             " (SELECT coalesce(extract(epoch FROM now() - min(credit_held_at)), 0) FROM orders"
             "   WHERE status = 'credit_hold') AS hold_age")
+
+
+# -- the gateway's aggregated views and the OSB cycle report (issue 8) -------------------------------
+OPEN_ORDER_STATUSES = ("draft", "confirming", "credit_hold", "confirmed", "partially_shipped", "shipped", "invoiced")
+OSB_STEPS = {  # step -> (from, to): each step ends when the order completes it
+    "order_to_ship": ("created_at", "shipped_at"),
+    "ship_to_invoice": ("shipped_at", "invoiced_at"),
+    "invoice_to_cash": ("invoiced_at", "paid_at"),
+    "order_to_cash": ("created_at", "paid_at"),
+}
+
+
+class Views:
+    """What the gateway's customer overview and order timeline ask of the order service."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def open_orders(self, scope, customer_id, limit):
+        """(totals {count, amount}, the newest `limit` open orders) of a customer, within the scope."""
+        condition, params = _where_scope(scope)
+        where = f"customer_id = %s AND status = ANY(%s) AND {condition}"
+        params = [customer_id, list(OPEN_ORDER_STATUSES)] + params
+        totals = self.uow.one(
+            f"SELECT count(*) AS count, coalesce(sum(total), 0) AS amount FROM orders WHERE {where}", params)
+        rows = self.uow.all(f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s",
+                            params + [limit])
+        return totals, rows
+
+    def returns_of(self, order_id):
+        return self.uow.all("SELECT * FROM returns WHERE order_id = %s ORDER BY created_at, id", (order_id,))
+
+    def sagas_of(self, order_id):
+        return self.uow.all("SELECT kind, attempt, state, step, stock_status, credit_status, error, started_at,"
+                            " finished_at FROM sagas WHERE order_id = %s ORDER BY started_at, id", (order_id,))
+
+    def cycle_percentiles(self, scope, start, end, group_by):
+        """Per group and in total, for the sale orders confirmed in [start, end): how many, and per
+        OSB step how many completed it with the median and 90th percentile of its days — computed
+        by PostgreSQL (percentile_cont), so the answer is one row per group however many orders."""
+        key = GROUP_COLUMNS[group_by] if group_by else "NULL::text"
+        condition, params = _where_scope(scope, "o")
+        spans = ", ".join(f"extract(epoch FROM o.{end_column} - o.{start_column}) / 86400.0 AS {step}"
+                          for step, (start_column, end_column) in OSB_STEPS.items())
+        figures = ", ".join(
+            f"count({step}) AS {step}_count,"
+            f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {step}) AS {step}_median,"
+            f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {step}) AS {step}_p90"
+            for step in OSB_STEPS)
+        grouping = ("GROUPING(key) = 1 AS total", "GROUP BY GROUPING SETS ((key), ()) ORDER BY total, key NULLS LAST") \
+            if group_by else ("TRUE AS total", "")
+        return self.uow.all(
+            f"WITH spans AS (SELECT {key} AS key, {spans} FROM orders o"
+            f"   WHERE o.confirmed_at >= %s AND o.confirmed_at < %s AND o.kind = 'sale' AND {condition})"
+            f" SELECT {'key' if group_by else 'NULL::text AS key'}, {grouping[0]}, count(*) AS orders, {figures}"
+            f" FROM spans {grouping[1]}", [start, end] + params)

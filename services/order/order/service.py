@@ -9,14 +9,15 @@ again in its transaction (guarded updates, row locks) before it changes anything
 import logging
 import uuid
 from datetime import datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 from nameko.timer import timer
 
 from order import domain, events, metrics as business_metrics, schemas, settings as order_settings, views
 from order.chains import Chains, to_rows, to_steps
 from order.db import (
-    Contracts, Deliveries, Gauges, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns, Snapshots,
-    Steps, Targets,
+    OSB_STEPS, Contracts, Deliveries, Gauges, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns,
+    Snapshots, Steps, Targets, Views,
 )
 from order.exceptions import (
     ApprovalRequired, ConcurrentChange, ContractIncomplete, CustomerNotQuotable, DocumentNotFound, InvalidState,
@@ -1174,3 +1175,85 @@ class OrderService(ServiceBase):
     def close_orders(self):
         self.run_close_orders(as_of=None)
 
+
+    # -- the gateway's aggregated views and the OSB cycle report (issue 8) ---------------------------
+    @rpc
+    def list_open_orders(self, *, actor, customer_id, limit=10):
+        """The order service's part of the customer overview: the customer's open orders (not yet
+        paid, closed or cancelled) as the caller may see them: how many, their total, the newest
+        `limit` (1-50) without lines."""
+        actor = load_actor(actor)
+        customer_id = _uuid(customer_id, "customer_id")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+            raise ValidationFailed("limit must be a whole number from 1 to 50", errors={"limit": ["1 to 50"]})
+        with self.db.transaction() as uow:
+            totals, rows = Views(uow).open_orders(scope(actor), customer_id, limit)
+        return {"count": totals["count"], "amount": str(domain.money(totals["amount"])),
+                "items": [_ORDER_SUMMARY.dump(row) for row in rows]}
+
+    @rpc
+    def get_order_timeline(self, *, actor, order_id):
+        """The order service's part of `GET /orders/{id}/timeline`: the order (someone else's:
+        NOT_FOUND, as get_order), its quote and contract with their approval trails, the sagas
+        that reserved (and released) its stock and credit, its return requests, and the invoices
+        it learnt of (billing's events)."""
+        actor = load_actor(actor)
+        with self.db.transaction() as uow:
+            row = Orders(uow).get(_uuid(order_id, "order_id"), scope(actor), approver_id=actor["staff_id"])
+            if row is None:
+                raise DocumentNotFound(f"order {order_id} not found")
+            found = Views(uow)
+            quote = Quotes(uow).get(row["quote_id"]) if row["quote_id"] else None
+            contract = Contracts(uow).get(row["contract_id"]) if row["contract_id"] else None
+            return {
+                "order": views.order(uow, row),
+                "quote": views.quote(uow, quote) if quote else None,
+                "contract": views.contract(uow, contract) if contract else None,
+                "sagas": [_SAGA.dump(saga) for saga in found.sagas_of(row["id"])],
+                "returns": [views.return_(uow, ret) for ret in found.returns_of(row["id"])],
+                "invoices": [{"invoice_id": str(inv["invoice_id"]), "number": inv["number"],
+                              "amount": str(domain.money(inv["amount"])),
+                              "reversed_amount": str(domain.money(inv["reversed_amount"])),
+                              "issued_at": events._t(inv["issued_at"]), "settled_at": events._t(inv["settled_at"])}
+                             for inv in Orders(uow).invoices(row["id"])],
+            }
+
+    @rpc
+    def report_osb_cycle_stats(self, *, actor, period_start, period_end, group_by=None):
+        """The OSB cycle (FR-62) of the sale orders confirmed in [period_start, period_end)
+        (Asia/Shanghai dates, the end excluded as in report_orders), per group (rep, team, region,
+        customer; none: only the total): per step — order → ship (created → all shipped), ship →
+        invoice (→ all invoiced), invoice → cash (→ all paid) and order → cash — how many orders
+        completed it and the median and 90th percentile of its days, computed in SQL."""
+        actor = load_actor(actor)
+        data = load(schemas.report_input, {"period_start": period_start, "period_end": period_end,
+                                           "group_by": group_by})
+        if data["group_by"] == "product":
+            raise ValidationFailed("an order's cycle is not per product",
+                                   errors={"group_by": ["one of rep team region customer, or none"]})
+        start, end = (datetime.combine(d, time(), tzinfo=domain.TZ) for d in (data["period_start"], data["period_end"]))
+        with self.db.transaction() as uow:
+            rows = Views(uow).cycle_percentiles(scope(actor), start, end, data["group_by"])
+        groups, totals = [], None
+        for row in rows:
+            figures = {"orders": row["orders"], "steps": {step: {
+                "count": row[f"{step}_count"], "median_days": _days(row[f"{step}_median"]),
+                "p90_days": _days(row[f"{step}_p90"])} for step in OSB_STEPS}}
+            if row["total"]:
+                totals = figures
+            else:
+                groups.append(dict(figures, key=row["key"]))
+        empty = {"orders": 0, "steps": {step: {"count": 0, "median_days": None, "p90_days": None}
+                                        for step in OSB_STEPS}}
+        return {"period_start": data["period_start"].isoformat(), "period_end": data["period_end"].isoformat(),
+                "group_by": data["group_by"], "steps": list(OSB_STEPS), "groups": groups,
+                "totals": totals or empty}
+
+
+_ORDER_SUMMARY = schemas.OrderOut(exclude=("lines", "saga"))
+_SAGA = schemas.SagaOut()
+
+
+def _days(value):
+    """Days as a decimal string with 2 places (None stays None)."""
+    return None if value is None else str(Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP))
