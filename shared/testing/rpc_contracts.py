@@ -516,6 +516,68 @@ def write(service):
     return sorted(wanted), errors
 
 
+# -- versions: a contract change is a release ----------------------------------------------------
+_RECORD_HEADER = "[tool.sales-platform.contracts]"
+
+
+def pyproject(service):
+    return ROOT / "services" / service / "pyproject.toml"
+
+
+def fingerprint(service):
+    """sha256 over every contract file of the service (contracts/events and contracts/rpc)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    folder = ROOT / "services" / service / "contracts"
+    for path in sorted(folder.rglob("*.json")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def versions(service):
+    """(the service's version, the version its contracts were recorded with, their recorded sha256)."""
+    import tomllib
+
+    data = tomllib.loads(pyproject(service).read_text())
+    recorded = data.get("tool", {}).get("sales-platform", {}).get("contracts", {})
+    return data["project"]["version"], recorded.get("version"), recorded.get("sha256")
+
+
+def version_problem(service):
+    """A message when the contracts changed since they were recorded for a version, else None."""
+    version, recorded_version, recorded_sha = versions(service)
+    if recorded_sha == fingerprint(service):
+        return None
+    rel = f"services/{service}/pyproject.toml"
+    if version == recorded_version:
+        return (f"services/{service}/contracts/ changed since {service} {recorded_version} published them: a "
+                f"contract change is a release — bump [project].version in {rel} (minor: additive; major: a "
+                f"version retired) and run `make rpc-contracts` to record it")
+    return (f"services/{service}/contracts/ are not recorded for {service} {version}: run `make rpc-contracts` "
+            f"(it records their sha256 in {rel})")
+
+
+def record(service):
+    """Record the contracts' fingerprint for the service's current version (only for a new one)."""
+    version, recorded_version, recorded_sha = versions(service)
+    sha = fingerprint(service)
+    if sha == recorded_sha:
+        return None
+    if recorded_sha is not None and version == recorded_version:
+        return version_problem(service)
+    text = pyproject(service).read_text()
+    block = (f"{_RECORD_HEADER}\n# The contracts (contracts/events, contracts/rpc) as published with this version:\n"
+             f"# changing them is a release (docs/CONTRACTS.md); `make rpc-contracts` records them.\n"
+             f'version = "{version}"\nsha256 = "{sha}"\n')
+    if _RECORD_HEADER in text:
+        text = text[:text.index(_RECORD_HEADER)].rstrip("\n") + "\n\n" + block
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    pyproject(service).write_text(text)
+    return None
+
+
 # -- checking real answers (the producer's tests) ----------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _validator(service, method):
@@ -551,7 +613,7 @@ def main(argv=None):
     failed = False
     for service in services:
         if check:
-            problems = drift(service)
+            problems = drift(service) + [p for p in [version_problem(service)] if p]
             failed = failed or bool(problems)
             for problem in problems:
                 print(problem)
@@ -561,6 +623,10 @@ def main(argv=None):
             failed = failed or bool(errors)
             for error in errors:
                 print(f"  not regenerated: {error}")
+            problem = None if errors else record(service)
+            if problem:
+                failed = True
+                print(f"  {problem}")
     if check and failed:
         print("run `make rpc-contracts`, review the diff (docs/CONTRACTS.md: breaking changes go to a `_v2`)")
     return 1 if failed else 0

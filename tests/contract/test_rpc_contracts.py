@@ -125,6 +125,28 @@ def test_versioned_methods_live_beside_the_old_ones():
     assert rpc_contracts.contract_path("billing", "reserve_credit").name == "reserve_credit.v1.json"
 
 
+@pytest.mark.parametrize("service", rpc_contracts.SERVICES)
+def test_a_contract_change_comes_with_a_new_service_version(service):
+    """Each pyproject.toml records the sha256 of the service's contracts (events and RPC) for the
+    version that published them: changing a contract without a new version fails here."""
+    assert rpc_contracts.version_problem(service) is None
+
+
+def test_a_contract_changed_under_the_same_version_is_refused(monkeypatch, tmp_path):
+    project = tmp_path / "pyproject.toml"
+    project.write_text((rpc_contracts.ROOT / "services/billing/pyproject.toml").read_text())
+    monkeypatch.setattr(rpc_contracts, "pyproject", lambda service: project)
+    monkeypatch.setattr(rpc_contracts, "fingerprint", lambda service: "0" * 64)
+    problem = rpc_contracts.version_problem("billing")
+    assert "changed since billing 0.1.0 published them" in problem and "bump [project].version" in problem
+    assert rpc_contracts.record("billing") == problem and "0" * 64 not in project.read_text()
+    project.write_text(project.read_text().replace('version = "0.1.0"\ndescription', 'version = "0.2.0"\ndescription'))
+    assert "not recorded for billing 0.2.0" in rpc_contracts.version_problem("billing")
+    assert rpc_contracts.record("billing") is None
+    assert rpc_contracts.versions("billing") == ("0.2.0", "0.2.0", "0" * 64)
+    assert rpc_contracts.version_problem("billing") is None
+
+
 # -- the consumers' side -----------------------------------------------------------------------------
 def test_every_rpc_caller_sends_and_reads_only_what_its_producer_promises(all_calls, producers):
     problems = rpc_consumers.check(all_calls, producers)
