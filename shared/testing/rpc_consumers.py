@@ -37,6 +37,7 @@ class Call:
     method: str
     kwargs: tuple          # the keyword arguments sent
     splat: bool = False    # `**something` sent too: the names cannot all be known
+    maybe: tuple = ()      # keyword arguments sent only sometimes (optional fields of a spread body)
     reads: list = field(default_factory=list)     # ["id", "lines[].sku"] read off the answer
     expects: list = field(default_factory=list)   # marshmallow schemas the answer is loaded with
 
@@ -95,12 +96,67 @@ def _calls_in(consumer, path, tree):
         function = _enclosing_function(node, parents)
         where = f"{path.relative_to(ROOT)}:{node.lineno}"
         method = node.attr if node.attr != "call_async" else node.value.attr
-        call = Call(consumer, where, service, method,
-                    tuple(k.arg for k in parent.keywords if k.arg is not None),
-                    any(k.arg is None for k in parent.keywords))
+        sent, maybe, splat = [k.arg for k in parent.keywords if k.arg is not None], [], False
+        for spread in (k.value for k in parent.keywords if k.arg is None):
+            keys = _dict_keys(spread, tree)
+            if keys is None:
+                keys = _body_keys(spread, _enclosing_function(node, parents), module_name(consumer, path))
+                if keys is not None:
+                    always, sometimes = keys
+                    sent += always
+                    maybe += sometimes
+                    continue
+            sent += keys or []
+            splat = splat or keys is None
+        call = Call(consumer, where, service, method, tuple(sent), splat, tuple(maybe))
         _answer_reads(call, parent, function, parents, module_name(consumer, path))
         found.append(call)
     return found
+
+
+def _dict_keys(expr, tree):
+    """The keys of `**expr` when they are known: a dict literal, or a call of a function of the
+    same module that returns one (`**_page(call)`); None otherwise."""
+    if isinstance(expr, ast.Dict):
+        keys = [k.value for k in expr.keys if isinstance(k, ast.Constant)]
+        return keys if len(keys) == len(expr.keys) else None
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == expr.func.id:
+                returns = [n.value for n in ast.walk(node) if isinstance(n, ast.Return)]
+                found = [_dict_keys(value, tree) for value in returns if value is not None]
+                if found and all(keys is not None for keys in found) and len({tuple(k) for k in found}) == 1:
+                    return found[0]
+    return None
+
+
+def _body_keys(expr, function, module):
+    """For the gateway's `**plain(call.body)` / `**call.body`: (the fields always in the body, the
+    optional ones) of the endpoint's `body=` schema (its `@api(..., body=Schema)`)."""
+    text = ast.unparse(expr)
+    if function is None or text not in ("call.body", "plain(call.body)"):
+        return None
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "api":
+            body = next((k.value for k in decorator.keywords if k.arg == "body"), None)
+            if body is None:
+                return None
+            try:
+                schema = rpc_contracts.resolve(f"{module}:{ast.unparse(body)}")
+            except (AttributeError, ImportError, ValueError):
+                return None
+            import marshmallow
+
+            schema = schema() if isinstance(schema, type) else schema
+            always, sometimes = [], []
+            for name, field in schema.fields.items():
+                if field.dump_only:
+                    continue
+                key = field.data_key or name
+                (always if field.required or field.load_default is not marshmallow.missing
+                 else sometimes).append(key)
+            return always, sometimes
+    return None
 
 
 def _is_parameter(name, node, parents):
@@ -210,7 +266,7 @@ def check(all_calls, producers=None):
             continue
         request = contract.get("request", {})
         accepted = request.get("properties", {})
-        for name in call.kwargs:
+        for name in call.kwargs + call.maybe:
             if name not in accepted:
                 problems.append(f"{call.who} sends {call.service}.{call.method}({name}=…), an argument "
                                 f"{call.service} does not take")

@@ -260,3 +260,12 @@ def test_the_resolution_actions_arguments_are_held_too(all_calls, producers):
     problems = rpc_consumers.check(all_calls, broken)
     assert problems == ["aftersales (services/aftersales/aftersales/domain.py action_call('replacement')) sends "
                         "order.create_replacement(service_request_id=…), an argument order does not take"]
+
+
+def test_what_the_gateway_spreads_from_a_request_body_is_held_too(all_calls, producers):
+    """`**plain(call.body)`: the fields of the endpoint's body schema are arguments sent."""
+    broken = copy.deepcopy(producers)
+    del broken["order"]["sign_contract"]["request"]["properties"]["signatory"]
+    problems = rpc_consumers.check(all_calls, broken)
+    where = _call(all_calls, "gateway", "order", "sign_contract").where
+    assert problems == [f"gateway ({where}) sends order.sign_contract(signatory=…), an argument order does not take"]
