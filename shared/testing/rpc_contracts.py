@@ -13,8 +13,11 @@ What a file is generated from, per method (its `x-sources`, reviewed and committ
     an argument not named there is written by hand in the file and kept as written;
   * the response: `x-sources.response` = "module:expr" (one object), {"page": ref} (`items` +
     `next_cursor`) or {"list": ref}; without one the response is written by hand and kept.
-"module:expr" is evaluated from the module's globals (e.g. "billing.service:reserve_credit_out",
-"order.service:schemas.order_out"), so it names what the service code itself uses.
+"module:expr" is evaluated from the module's globals (e.g. "billing.schemas:reserve_credit_out",
+"order.schemas:order_out#lines"). A hand-written part may borrow a schema with
+{"x-from": "module:expr"}; `x-sources.optional` names answer fields that may be left out.
+A service's contracts are recorded (sha256) for its version in its pyproject.toml: a contract
+change is a release (`version_problem`, `record`).
 
 A response generated from an output schema promises every field of that schema (a dump writes
 each one), null only where the field allows None; the producer's own integration tests check
