@@ -89,3 +89,23 @@ clean:
 .PHONY: validate-deploy
 validate-deploy: venv
 	$(BIN)/nameko test tests/deploy $(TEST_ARGS)
+
+# One process alone (issue 13): its own unit and integration tests with only PostgreSQL and
+# RabbitMQ; PYTHONPATH holds the kit and that process's folder and nothing of the others, so an
+# import of another service fails here (tests/architecture/test_autonomy.py checks it too).
+TEST_ALONE := $(addprefix test-,$(PROCESSES))
+home = $(if $(filter gateway,$(1)),gateway,services/$(1))
+.PHONY: $(TEST_ALONE) test-faults rpc-contracts check-rpc-contracts
+$(TEST_ALONE): test-%: venv
+	PYTHONPATH=$(CURDIR):$(CURDIR)/$(call home,$*) $(BIN)/nameko test $(call home,$*)/tests $(TEST_ARGS)
+
+# The fault suite: real processes, slow (issue 9 owns the suite; the rolling upgrade lives in it).
+test-faults: venv
+	RUN_FAULTS=1 $(BIN)/nameko test tests/faults $(TEST_ARGS)
+
+# RPC contracts (services/<svc>/contracts/rpc/*.json) from each service's signatures and
+# marshmallow schemas: write them (review the diff, commit it), or only check (`make test` does).
+rpc-contracts: venv
+	$(BIN)/python -W ignore -m shared.testing.rpc_contracts $(SERVICE)
+check-rpc-contracts: venv
+	$(BIN)/python -W ignore -m shared.testing.rpc_contracts --check $(SERVICE)

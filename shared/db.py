@@ -192,7 +192,9 @@ class UnitOfWork:
 
     # -- outbox --------------------------------------------------------------------------------
     def publish(self, event_type, data, version=1):
-        """Record an event in the outbox, in this transaction; the relay publishes it after commit."""
+        """Record an event in the outbox, in this transaction; the relay publishes it after commit.
+        `version=2` publishes it as `<type>.v2` (its own routing key), e.g. beside v1 in the same
+        transaction while consumers move."""
         from shared.envelope import build
 
         envelope = build(
@@ -201,7 +203,7 @@ class UnitOfWork:
         )
         self.execute(
             "INSERT INTO outbox (event_id, event_type, payload, headers) VALUES (%s, %s, %s, %s)",
-            (envelope["event_id"], event_type, dumps(envelope),
+            (envelope["event_id"], envelope["event_type"], dumps(envelope),
              dumps({"nameko.correlation_id": self.correlation_id})),
         )
         self.events.append(envelope)

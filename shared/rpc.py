@@ -18,8 +18,13 @@ from shared.errors import SalesError, ServiceUnavailable, UpstreamTimeout
 
 
 class ServiceRpc(nameko_rpc.ServiceRpc):
-    def __init__(self, target_service, timeout=None, **kwargs):
+    """`reads={"get_customer": CustomerAnswer}`: the fields the caller reads of those answers
+    where no `load(schema, answer)` at the call site says it (a declaration only, for
+    tests/contract/, which holds the producer's RPC contract to it)."""
+
+    def __init__(self, target_service, timeout=None, reads=None, **kwargs):
         self.timeout = timeout
+        self.reads = dict(reads or {})
         super().__init__(target_service, **kwargs)
 
     def get_dependency(self, worker_ctx):

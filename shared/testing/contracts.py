@@ -5,11 +5,16 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from shared.envelope import split_type
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def event_schema(service, event_type, version=1):
-    path = ROOT / "services" / service / "contracts" / "events" / f"{event_type}.v{version}.json"
+    """The JSON Schema of `event_type` (`order.confirmed`, or `order.confirmed.v2`) at `version`."""
+    base, found = split_type(event_type)
+    version = max(version, found)
+    path = ROOT / "services" / service / "contracts" / "events" / f"{base}.v{version}.json"
     return json.loads(path.read_text())
 
 
@@ -32,13 +37,15 @@ _JSON_TYPES = {
 
 
 def producer_schemas():
-    """{(source, event_type, version): JSON Schema} of every event every service publishes."""
+    """{(source, event_type, version): JSON Schema} of every event every service publishes
+    (`event_type` without its `.vN`: `order.confirmed.v2.json` is ("order", "order.confirmed", 2))."""
     found = {}
     for path in sorted((ROOT / "services").glob("*/contracts/events/*.json")):
         schema = json.loads(path.read_text())
         props = schema.get("properties", {})
-        event_type = props.get("event_type", {}).get("const") or path.name.rsplit(".v", 1)[0]
-        version = props.get("event_version", {}).get("const", 1)
+        base, file_version = path.name.removesuffix(".json").rsplit(".v", 1)
+        event_type = split_type(props.get("event_type", {}).get("const") or base)[0]
+        version = props.get("event_version", {}).get("const", int(file_version))
         source = props.get("source", {}).get("const") or path.parts[-4]
         found[(source, event_type, version)] = schema
     return found
@@ -130,10 +137,14 @@ def check_consumers(service_classes, producers=None):
     for consumer, declared in consumers(service_classes):
         if declared.expects is None:
             continue
-        producer = producers.get((declared.source, declared.event_type, 1))
+        event_type, version = split_type(declared.event_type)
+        producer = producers.get((declared.source, event_type, version))
         if producer is None:
-            problems.append(f"{consumer} consumes {declared.source}'s {declared.event_type}, "
-                            f"which has no schema in services/{declared.source}/contracts/events/")
+            others = sorted(v for (s, t, v) in producers if s == declared.source and t == event_type)
+            hint = (f"; {declared.source} publishes it as v{', v'.join(map(str, others))}: move to it before "
+                    f"v{version} goes" if others else "")
+            problems.append(f"{consumer} consumes {declared.source}'s {event_type} v{version}, "
+                            f"which has no schema in services/{declared.source}/contracts/events/{hint}")
             continue
         schema = expected_schema(declared)
         data = producer.get("properties", {}).get("data", {})

@@ -10,6 +10,7 @@ Fixtures:
   process_factory                 starts real `nameko run` processes (for kill/restart tests)
 Tests get their own RabbitMQ vhost from nameko's `rabbit_config` fixture.
 """
+import json
 import os
 import signal
 import subprocess
@@ -224,3 +225,87 @@ def process_factory(tmp_path, rabbit_config):
     yield make
     for proc in reversed(procs):
         proc.stop()
+
+
+# -- RPC answers against their contracts ------------------------------------------------------------
+class _CheckedClient:
+    """nameko's standalone RPC client, unchanged, except that every answer is checked against the
+    callee's committed contract (services/<svc>/contracts/rpc/<method>.v<N>.json, `response`):
+    a producer's integration tests prove that what it really answers fits what it publishes."""
+
+    def __init__(self, client, service=None):
+        self._client = client
+        self._service = service
+
+    def __getattr__(self, name):
+        inner = getattr(self._client, name)
+        if self._service is None:
+            return _CheckedClient(inner, name)
+        return _CheckedMethod(inner, self._service, name)
+
+    def __getitem__(self, name):
+        return self.__getattr__(name)
+
+
+class _CheckedMethod:
+    def __init__(self, method, service, name):
+        self._method = method
+        self._service = service
+        self._name = name
+
+    def __call__(self, *args, **kwargs):
+        return self.call_async(*args, **kwargs).result()
+
+    def call_async(self, *args, **kwargs):
+        return _CheckedReply(self._method.call_async(*args, **kwargs), self._service, self._name)
+
+
+class _CheckedReply:
+    def __init__(self, reply, service, name):
+        self._reply = reply
+        self._service = service
+        self._name = name
+
+    def result(self):
+        from shared.testing import rpc_contracts
+
+        value = self._reply.result()
+        if _RECORD:
+            with open(_RECORD, "a") as out:
+                out.write(json.dumps({"service": self._service, "method": self._name, "answer": value},
+                                     default=str) + "\n")
+        rpc_contracts.check_answer(self._service, self._name, value)
+        return value
+
+
+_RECORD = os.environ.get("RPC_CONTRACTS_RECORD")
+
+
+def _started_by_a_test():
+    """Whether the code that started the client (past nameko's own frames) is test code."""
+    frame = sys._getframe(2)
+    while frame is not None and "/nameko/" in frame.f_code.co_filename:
+        frame = frame.f_back
+    if frame is None:
+        return False
+    parts = Path(frame.f_code.co_filename).parts
+    return "tests" in parts or parts[-1] == "conftest.py"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rpc_answers_keep_their_contracts():
+    """Every test's standalone RPC client checks the answers it gets (cheap: one cached JSON
+    Schema validator per method; methods without a contract file are not checked)."""
+    from nameko.standalone.rpc import ClusterRpcClient
+
+    original = ClusterRpcClient.start
+
+    def start(self):
+        client = original(self)
+        if not _started_by_a_test():
+            return client  # a process's own client (the gateway's admin bootstrap) is its business
+        return _CheckedClient(client, getattr(client, "service_name", None))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ClusterRpcClient, "start", start)
+        yield

@@ -66,3 +66,46 @@ def test_retyping_a_field_is_caught_too():
     assert any("data.amount" in p and "boolean" in p for p in problems)
     assert any("data.lines[].sku" in p and "null" in p for p in problems)
     assert any("data.lines[].sku" in p and "does not require" in p for p in problems)
+
+
+# -- versions: a breaking change is `<type>.v2`, published beside v1 until every consumer has moved --
+def test_a_consumer_left_on_v1_when_only_v2_is_published_is_told_to_move_first():
+    producers = contracts.producer_schemas()
+    broken = dict(producers)
+    broken[("order", "order.cancelled", 2)] = broken.pop(("order", "order.cancelled", 1))
+    problems = contracts.check_consumers(service_classes(), broken)
+    assert any(p.startswith("billing.on_order_cancelled consumes order's order.cancelled v1") and
+               "publishes it as v2: move to it before v1 goes" in p for p in problems), problems
+
+
+def test_a_v2_consumer_is_held_to_the_v2_schema():
+    from marshmallow import Schema, fields
+
+    from shared.entrypoints import event_handler
+
+    class CancelledV2(Schema):
+        order_id = fields.String(required=True)
+        cancelled_by = fields.String(required=True)  # only v2 has it
+
+    class Reader:
+        name = "reader"
+
+        @event_handler("order", "order.cancelled.v2", expects=CancelledV2)
+        def on_order_cancelled_v2(self, uow, event):
+            pass
+
+    producers = contracts.producer_schemas()
+    v1 = producers[("order", "order.cancelled", 1)]
+    assert contracts.check_consumers([Reader], producers) == [
+        "reader.on_order_cancelled_v2 consumes order's order.cancelled v2, which has no schema in "
+        "services/order/contracts/events/; order publishes it as v1: move to it before v2 goes"]
+    v2 = copy.deepcopy(v1)
+    v2["properties"]["event_type"] = {"const": "order.cancelled.v2"}
+    v2["properties"]["event_version"] = {"const": 2}
+    v2["properties"]["data"]["properties"]["cancelled_by"] = {"type": "string", "format": "uuid"}
+    v2["properties"]["data"]["required"].append("cancelled_by")
+    both = {**producers, ("order", "order.cancelled", 2): v2}
+    assert contracts.check_consumers([Reader], both) == []
+    del v2["properties"]["data"]["properties"]["cancelled_by"]
+    assert any("reader.on_order_cancelled_v2 reads data.cancelled_by" in p
+               for p in contracts.check_consumers([Reader], both))

@@ -281,3 +281,24 @@ product_price_changed_data = ProductPriceChangedData()
 customer_created_data = CustomerCreatedData()
 customer_owner_changed_data = CustomerOwnerChangedData()
 customer_updated_data = CustomerUpdatedData()
+
+
+# -- what the collaborators answer (only what we read; declared on the ServiceRpc dependencies) ----
+class _Answer(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class CustomerAnswer(_Answer):
+    """customer.get_customer: the snapshot a request keeps (service.open_request)."""
+    number = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    owner_team = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+
+
+class ApproverAnswer(_Answer):
+    """customer.find_approver: who an overdue request escalates to (service._escalate)."""
+    id = fields.String(required=True)
+    display_name = fields.String(allow_none=True)

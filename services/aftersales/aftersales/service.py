@@ -16,6 +16,7 @@ from aftersales import domain, events, metrics
 from aftersales.db import Customers, Deliveries, PendingActions, Products, Repairs, Reports, ServiceRequests, Steps
 from aftersales.exceptions import AlreadyAssigned, InvalidState, ServiceRequestNotFound
 from aftersales.schemas import (
+    ApproverAnswer, CustomerAnswer,
     as_of_input, assign_input, confirm_input, customer_created_data, customer_owner_changed_data,
     customer_updated_data, feedback_input, goods_issued_data, product_created_data, product_price_changed_data,
     repair_step_input, report_input, request_filters, request_ref, resolve_input, service_request_input,
@@ -53,7 +54,7 @@ class AftersalesService(ServiceBase):
 
     db = Database()
     settings = SettingsProvider()
-    customer = ServiceRpc("customer")
+    customer = ServiceRpc("customer", reads={"get_customer": CustomerAnswer, "find_approver": ApproverAnswer})
     order = ServiceRpc("order")
     order_now = ServiceRpc("order", timeout=FIRST_ATTEMPT_TIMEOUT)
 
