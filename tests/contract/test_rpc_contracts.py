@@ -137,13 +137,17 @@ def test_a_contract_changed_under_the_same_version_is_refused(monkeypatch, tmp_p
     project.write_text((rpc_contracts.ROOT / "services/billing/pyproject.toml").read_text())
     monkeypatch.setattr(rpc_contracts, "pyproject", lambda service: project)
     monkeypatch.setattr(rpc_contracts, "fingerprint", lambda service: "0" * 64)
+    current = rpc_contracts.versions("billing")[0]
+    major, minor, patch = (int(part) for part in current.split("."))
+    following = f"{major}.{minor + 1}.0"
     problem = rpc_contracts.version_problem("billing")
-    assert "changed since billing 0.1.0 published them" in problem and "bump [project].version" in problem
+    assert f"changed since billing {current} published them" in problem and "bump [project].version" in problem
     assert rpc_contracts.record("billing") == problem and "0" * 64 not in project.read_text()
-    project.write_text(project.read_text().replace('version = "0.1.0"\ndescription', 'version = "0.2.0"\ndescription'))
-    assert "not recorded for billing 0.2.0" in rpc_contracts.version_problem("billing")
+    project.write_text(project.read_text().replace(f'version = "{current}"\ndescription',
+                                                   f'version = "{following}"\ndescription'))
+    assert f"not recorded for billing {following}" in rpc_contracts.version_problem("billing")
     assert rpc_contracts.record("billing") is None
-    assert rpc_contracts.versions("billing") == ("0.2.0", "0.2.0", "0" * 64)
+    assert rpc_contracts.versions("billing") == (following, following, "0" * 64)
     assert rpc_contracts.version_problem("billing") is None
 
 
