@@ -257,13 +257,20 @@ class CustomerRepository:
             "UPDATE customers SET status = %s, version = version + 1, updated_at = now()"
             " WHERE id = %s AND version = %s RETURNING id", (status, customer_id, version))
 
+    def lock(self, customer_id):
+        """Queue on the customer row (FOR NO KEY UPDATE: inserts of its contacts, purchases, ...
+        elsewhere are not blocked). Taken first by work that will update the row after inserting
+        rows that reference it, so two such transactions queue here instead of deadlocking on the
+        foreign key's KEY SHARE lock. Returns the id, or None for an unknown customer."""
+        return self.uow.scalar("SELECT id FROM customers WHERE id = %s FOR NO KEY UPDATE", (customer_id,))
+
     def record_first_order(self, customer_id, confirmed_at):
         """Set `signed` on the first confirmed order (FR-13). Returns (previous status, signed now)
         or None when the customer had an order before (or does not exist)."""
         return self.uow.one(
             "UPDATE customers c SET first_order_at = %s, status = 'signed', version = c.version + 1,"
             " updated_at = now()"
-            " FROM (SELECT id, status AS previous_status FROM customers WHERE id = %s FOR UPDATE) old"
+            " FROM (SELECT id, status AS previous_status FROM customers WHERE id = %s FOR NO KEY UPDATE) old"
             " WHERE c.id = old.id AND c.first_order_at IS NULL"
             " RETURNING c.id, old.previous_status",
             (confirmed_at, customer_id),

@@ -570,7 +570,8 @@ class CustomerService(ServiceBase):
         """FR-17: purchase history; FR-13: the first confirmed order makes the customer `signed`."""
         data = event["data"]
         repo = CustomerRepository(uow)
-        customer = repo.get(data["customer_id"], contacts=False)
+        # orders of one customer confirmed at once queue here (see CustomerRepository.lock)
+        customer = repo.get(data["customer_id"], contacts=False) if repo.lock(data["customer_id"]) else None
         if customer is None:
             raise CustomerNotFound(f"order {data['number']} names an unknown customer {data['customer_id']}")
         lines = [{"sku": line["sku"], "quantity": line["quantity"], "unit_price": str(line["unit_price"])}

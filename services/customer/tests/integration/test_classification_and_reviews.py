@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from nameko.standalone.events import event_dispatcher
+from prometheus_client import REGISTRY
 
 from shared import envelope
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -43,6 +44,9 @@ def test_fr13_a_rep_may_not_set_signed_and_nothing_changes(crm):
     assert signed["status"] == "signed"  # FR-13: the manager may set any class
 
 
+RETRIED = {"service": "customer", "handler": "customer.on_order_confirmed"}
+
+
 def order_confirmed(customer_id, number, total="11300.00", order_id=None):
     return envelope.build("order.confirmed", {
         "order_id": order_id or str(uuid.uuid4()), "number": number, "customer_id": customer_id,
@@ -72,6 +76,24 @@ def test_fr13_fr17_the_first_confirmed_order_signs_the_customer_and_every_order_
         ("loi_signed", "signed", "order")
     assert event["data"]["order_id"] == first["data"]["order_id"]
     assert event["causation_id"] == first["event_id"]
+
+
+def test_fr17_many_orders_of_one_customer_confirmed_at_once_are_all_history_none_parked(crm):
+    """Handlers for one customer run side by side: they must queue on the customer, not deadlock
+    (a deadlock retried past its attempts would park the event)."""
+    rep = crm.staff()
+    customer = crm.customer(rep)
+    dispatch = event_dispatcher()
+    retries = REGISTRY.get_sample_value("sales_message_retries_total", RETRIED) or 0
+    for n in range(40):
+        dispatch("order", "order.confirmed", order_confirmed(customer["id"], f"SO-2026-{n + 1:06d}"))
+    crm.wait_until(lambda: crm.scalar("SELECT count(*) FROM inbox") == 40, timeout=30)
+    assert crm.scalar("SELECT count(*) FROM purchases") == 40
+    assert crm.scalar("SELECT count(*) FROM failed_messages") == 0
+    assert crm.rpc.get_customer(actor=rep, customer_id=customer["id"])["status"] == "signed"
+    assert len(crm.outbox("customer.classified")) == 1
+    # not saved by retries: no handler had to be retried (a deadlock is retried as transient)
+    assert (REGISTRY.get_sample_value("sales_message_retries_total", RETRIED) or 0) == retries
 
 
 def test_fr17_an_order_event_it_cannot_read_is_parked_not_lost(crm):
@@ -150,3 +172,29 @@ def test_fr14_bad_reviews_are_refused_and_a_rejection_needs_a_comment(crm):
     assert rejected["state"] == "rejected"
     assert crm.rpc.check_quotable(customer_id=customer["id"])["quotable"] is False
     assert [r["state"] for r in crm.rpc.list_reviews(actor=rep, customer_id=customer["id"])["items"]] == ["rejected"]
+
+
+def test_fr17_order_handlers_queue_on_the_customer_row_without_blocking_its_other_writes(crm, db_name):
+    """The lock the order.confirmed handler takes first: a second handler for the same customer
+    waits for it (so the two cannot deadlock on the purchases' foreign key), while other writes
+    that reference the customer (a contact) go on."""
+    import psycopg2
+
+    from customer.db import CustomerRepository
+    from shared import db as kit_db
+    from shared.testing.plugin import pg_settings
+
+    customer = crm.customer(crm.staff())
+    settings = {k: v for k, v in pg_settings().items() if v is not None}
+    pool = kit_db.Pool("customer-test", 2, dbname=db_name, **settings)
+    try:
+        with pool.transaction() as first:
+            assert str(CustomerRepository(first).lock(customer["id"])) == customer["id"]
+            with pool.transaction() as second:
+                second.execute("SET LOCAL lock_timeout = '300ms'")
+                second.execute("INSERT INTO contacts (id, customer_id, name) VALUES (%s, %s, 'Li Wei')",
+                               (str(uuid.uuid4()), customer["id"]))  # not blocked by the handler's lock
+                with pytest.raises(psycopg2.errors.LockNotAvailable):
+                    CustomerRepository(second).lock(customer["id"])  # the next handler waits its turn
+    finally:
+        pool.close()
