@@ -177,3 +177,42 @@ def test_api_users_patch_and_the_login_follows_the_org_chart(crm_api):
     while rep.get("me").status_code != 401:  # left the company: the login stops working
         assert eventlet.hubs.get_hub().clock() < deadline, "the login still works"
         eventlet.sleep(0.1)
+
+
+def test_api_proposal_loop_and_tender_over_http(crm_api):
+    """FR-40 and FR-41 through the gateway: roles, the field named on bad input, row-level 404s."""
+    api, admin, user = crm_api
+    manager, manager_user = user("sales_manager", team="East-2")
+    rep, rep_user = user("sales_rep", team="East-2", manager=manager_user["staff_id"])
+    other, _ = user("sales_rep", team="East-2", manager=manager_user["staff_id"])
+    warehouse, _ = user("warehouse")
+    customer = rep.post("customers", customer_body(), expect=201)
+    opp = rep.post("opportunities", {"customer_id": customer["id"], "title": "Line 2", "expected_amount": "90000.00",
+                                     "probability": 30, "priority": "high"}, expect=201)
+    rep.patch(f"opportunities/{opp['id']}", {"stage": "qualified"}, expect=200)
+    bad = rep.post("proposals", {"opportunity_id": opp["id"], "title": "Line 2", "content": "scope",
+                                 "kind": "tender"})
+    assert bad.status_code == 422 and "closes_at" in bad.json()["errors"], bad.text
+    closes_at = (datetime.now(timezone.utc) + timedelta(days=5)).isoformat()
+    tender = rep.post("proposals", {"opportunity_id": opp["id"], "title": "Line 2 tender", "content": "scope",
+                                    "amount": "88000.00", "kind": "tender", "closes_at": closes_at}, expect=201)
+    assert (tender["state"], tender["revision"], tender["kind"]) == ("draft", 1, "tender")
+    assert other.get(f"proposals/{tender['id']}").status_code == 404  # another rep cannot learn it exists
+    assert warehouse.get("proposals").status_code == 403
+    assert rep.post(f"proposals/{tender['id']}/send").status_code == 409  # not reviewed yet
+    rep.post(f"proposals/{tender['id']}/submit", expect=200)
+    assert rep.post(f"proposals/{tender['id']}/approve", {}).status_code == 403  # reps do not review
+    waiting = manager.get("proposals?state=internal_review", expect=200)["items"]
+    assert [p["id"] for p in waiting] == [tender["id"]]
+    manager.post(f"proposals/{tender['id']}/approve", {"comment": "ok"}, expect=200)
+    sent = rep.post(f"proposals/{tender['id']}/send", expect=200)
+    assert sent["state"] == "submitted"
+    assert rep.get(f"opportunities/{opp['id']}", expect=200)["stage"] == "proposal"
+    no_reason = rep.post(f"proposals/{tender['id']}/response", {"outcome": "rejected"})
+    assert no_reason.status_code == 422 and "comment" in no_reason.json()["errors"], no_reason.text
+    declined = rep.post(f"proposals/{tender['id']}/response", {"outcome": "rejected", "comment": "too dear"},
+                        expect=200)
+    revised = rep.patch(f"proposals/{declined['id']}", {"amount": "84000.00"}, expect=200)
+    assert (revised["state"], revised["revision"], revised["amount"]) == ("draft", 2, "84000.00")
+    assert [s["action"] for s in rep.get(f"proposals/{tender['id']}", expect=200)["steps"]] == \
+        ["create", "submit", "approve", "send", "decline", "revise"]

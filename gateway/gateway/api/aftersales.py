@@ -142,7 +142,7 @@ class ServiceRequestQuery(PageQuery):
 FILTERS = ("status", "overdue", "active", "escalated", "customer_id", "type", "priority", "engineer", "sku")
 
 
-class StepOut(Schema):
+class RequestStepOut(Schema):
     step = fields.String(required=True, metadata={"example": "confirmed"})
     from_status = fields.String(allow_none=True)
     to_status = fields.String(allow_none=True)
@@ -228,7 +228,7 @@ class ServiceRequestOut(Schema):
     updated_at = fields.DateTime()
     repair = fields.Nested(RepairOut, allow_none=True)
     action_status = fields.Nested(ActionOut, allow_none=True)
-    history = fields.List(fields.Nested(StepOut), metadata={"description": "every step (GET of one request)"})
+    history = fields.List(fields.Nested(RequestStepOut), metadata={"description": "every step (GET of one request)"})
 
 
 ServiceRequestPage = page_schema("ServiceRequestPage", ServiceRequestOut)

@@ -364,7 +364,7 @@ class StatementConfirm(StrictSchema):
             raise ValidationError("a dispute needs a note saying what the customer disputes", "note")
 
 
-class LedgerEntryOut(Schema):
+class StatementEntryOut(Schema):
     posted_at = fields.DateTime()
     kind = fields.String(validate=validate.OneOf(("invoice", "red_invoice", "receipt")))
     document_id = fields.UUID()
@@ -386,7 +386,7 @@ class StatementOut(Schema):
     closing = fields.String(metadata={"description": "opening + invoiced − red − received; the next opening"})
     receivable = fields.String(metadata={"description": "open invoices at the month's end"})
     unallocated = money_out(metadata={"description": "receipts not yet allocated at the month's end"})
-    entries = fields.List(fields.Nested(LedgerEntryOut))
+    entries = fields.List(fields.Nested(StatementEntryOut))
     confirmation = fields.Dict(allow_none=True)
     confirmation_history = fields.List(fields.Dict())
 

@@ -159,7 +159,7 @@ class ReceiptLine(StrictSchema):
     quantity = quantity()
 
 
-class ReceiptCreate(StrictSchema):
+class StockReceiptCreate(StrictSchema):
     warehouse = fields.String(validate=WAREHOUSE, metadata={"description": "default: the default warehouse"})
     lines = lines(ReceiptLine)
     reason = text(500, required=True, metadata={"description": "production batch, purchase order, ..."})
@@ -369,7 +369,7 @@ class CatalogApi:
         filters, limit, cursor = _filters(call.query, ("sku", "warehouse"))
         return self.inventory.list_stock(filters=filters, limit=limit, cursor=cursor)
 
-    @api("POST", f"{API}/stock/receipts", roles=STOCK_KEEPERS, body=ReceiptCreate, response=StockDocumentOut,
+    @api("POST", f"{API}/stock/receipts", roles=STOCK_KEEPERS, body=StockReceiptCreate, response=StockDocumentOut,
          status=201, tags=["stock"], errors=(503, 504))
     def post_receipt(self, call):
         """Goods in from production or purchase (入库单); 422 UNKNOWN_SKU / UNKNOWN_WAREHOUSE."""

@@ -236,7 +236,7 @@ class CustomerOut(Schema):
     contacts = fields.List(fields.Nested(ContactOut))
 
 
-class LedgerEntryOut(Schema):
+class OwnerChangeOut(Schema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": "claim, claim_refused, pool, assign, override, reclaimable, reassign"})
     owner_id = fields.UUID(allow_none=True)
@@ -320,7 +320,7 @@ class SuggestionOut(Schema):
 
 CustomerPage = page_schema("CustomerPage", CustomerOut)
 ContactPage = page_schema("ContactPage", ContactOut)
-LedgerPage = page_schema("OwnerHistoryPage", LedgerEntryOut)
+LedgerPage = page_schema("OwnerHistoryPage", OwnerChangeOut)
 ClassificationPage = page_schema("ClassificationPage", ClassificationOut)
 FollowUpPage = page_schema("FollowUpPage", FollowUpOut)
 PurchasePage = page_schema("PurchasePage", PurchaseOut)
@@ -510,9 +510,95 @@ class OpportunityOut(Schema):
 
 OpportunityPage = page_schema("OpportunityPage", OpportunityOut)
 
+# -- proposals and tenders (FR-40, FR-41) -------------------------------------------------------
+PROPOSAL_STATES = ("draft", "internal_review", "approved", "submitted", "accepted", "rejected")
+
+
+class ProposalIn(StrictSchema):
+    opportunity_id = fields.UUID(required=True, metadata={"description": "a qualified, open opportunity"})
+    kind = fields.String(validate=validate.OneOf(("proposal", "tender")),
+                         metadata={"description": "default proposal; a tender (FR-41) needs closes_at"})
+    title = text(300, required=True)
+    content = text(20000, required=True)
+    amount = fields.String(allow_none=True, validate=MONEY, metadata={"description": "the amount offered"})
+    closes_at = moment(metadata={"description": "FR-41: when the tender closes (tenders only), ISO 8601 with offset"})
+
+    example = {"opportunity_id": "0b5f8a8e-3f7d-4c1a-8d3e-2a9c6b1d4e5f", "title": "Line 2 retrofit",
+               "content": "Scope: two CNC cells, installation, training.", "amount": "455000.00"}
+
+
+class ProposalUpdate(StrictSchema):
+    title = fields.String(validate=validate.Length(1, 300))
+    content = fields.String(validate=validate.Length(1, 20000))
+    amount = fields.String(allow_none=True, validate=MONEY)
+    closes_at = moment()
+
+    example = {"content": "Delivery in 6 weeks; training priced apart."}
+
+
+class ProposalResponseIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(("accepted", "rejected")))
+    comment = text(2000, metadata={"description": "required when rejected: the customer's reason"})
+
+    example = {"outcome": "rejected", "comment": "needs delivery in 6 weeks"}
+
+
+class ProposalQuery(PageQuery):
+    owner = fields.UUID(load_default=None)
+    opportunity_id = fields.UUID(load_default=None)
+    customer_id = fields.UUID(load_default=None)
+    state = fields.String(load_default=None, validate=validate.OneOf(PROPOSAL_STATES))
+
+
+class ProposalStepOut(Schema):
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String()
+    revision = fields.Integer()
+    comment = fields.String(allow_none=True)
+    actor_id = fields.UUID()
+    at = fields.DateTime()
+
+
+class ProposalOut(Schema):
+    id = fields.UUID()
+    number = fields.String(metadata={"example": "PRP-2026-000003"})
+    opportunity_id = fields.UUID()
+    opportunity_number = fields.String()
+    customer_id = fields.UUID()
+    customer_name = fields.String()
+    owner_id = fields.UUID(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    owner_team = fields.String(allow_none=True)
+    kind = fields.String()
+    title = fields.String()
+    content = fields.String()
+    amount = fields.String(allow_none=True)
+    closes_at = fields.DateTime(allow_none=True)
+    state = fields.String()
+    revision = fields.Integer(metadata={"description": "the round: + 1 each time a turned-down proposal is modified"})
+    reviewed_by = fields.UUID(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
+    review_comment = fields.String(allow_none=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    responded_at = fields.DateTime(allow_none=True)
+    response = fields.String(allow_none=True)
+    created_by = fields.UUID()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class ProposalDetailOut(ProposalOut):
+    steps = fields.List(fields.Nested(ProposalStepOut), metadata={"description": "every step of every round"})
+
+
+ProposalPage = page_schema("ProposalPage", ProposalOut)
+
 CUSTOMER = f"{API}/customers/<uuid:customer_id>"
 VISIT = f"{API}/visits/<uuid:visit_id>"
 OPPORTUNITY = f"{API}/opportunities/<uuid:opportunity_id>"
+PROPOSAL = f"{API}/proposals/<uuid:proposal_id>"
 READ_ERRORS = (404, 503, 504)
 WRITE_ERRORS = (404, 409, 503, 504)
 
@@ -771,6 +857,78 @@ class CustomersApi:
         return self.customer.close_opportunity(request_id=call.request_id, actor=call.actor,
                                                opportunity_id=opportunity_id, outcome=body["outcome"],
                                                reason=body.get("reason"), order_id=body.get("order_id"))
+
+    # -- proposals and tenders (FR-40, FR-41) ----------------------------------------------------
+    @api("POST", f"{API}/proposals", roles=SALES_STAFF, body=ProposalIn, response=ProposalDetailOut, status=201,
+         locates=True, tags=["proposals"], errors=WRITE_ERRORS)
+    def create_proposal(self, call):
+        """Draft a proposal, or a tender offer with the tender's closing time (`draft`, FR-40, FR-41).
+
+        Only for a qualified, open opportunity; the proposal belongs to the opportunity's owner."""
+        proposal = self.customer.create_proposal(request_id=call.request_id, actor=call.actor,
+                                                 proposal=plain(call.body))
+        return created(proposal, location=f"{API}/proposals/{proposal['id']}")
+
+    @api("GET", f"{API}/proposals", roles=OPPORTUNITY_READERS, query=ProposalQuery, response=ProposalPage,
+         tags=["proposals"], errors=(503, 504))
+    def list_proposals(self, call):
+        """Proposals the caller may see, newest first (`state=internal_review`: waiting for a review)."""
+        query = plain(call.query)
+        return self.customer.list_proposals(
+            actor=call.actor, filters=_filters(query, ("owner", "opportunity_id", "customer_id", "state")),
+            limit=query["limit"], cursor=query["cursor"])
+
+    @api("GET", PROPOSAL, roles=OPPORTUNITY_READERS, response=ProposalDetailOut, tags=["proposals"], errors=READ_ERRORS)
+    def get_proposal(self, call, proposal_id):
+        """One proposal with every step of every round."""
+        return self.customer.get_proposal(actor=call.actor, proposal_id=proposal_id)
+
+    @api("PATCH", PROPOSAL, roles=SALES_STAFF, body=ProposalUpdate, response=ProposalDetailOut, tags=["proposals"],
+         errors=WRITE_ERRORS)
+    def revise_proposal(self, call, proposal_id):
+        """Modify a draft, or start the next round (revision + 1) of one the customer turned down (FR-40)."""
+        return self.customer.revise_proposal(request_id=call.request_id, actor=call.actor, proposal_id=proposal_id,
+                                             changes=plain(call.body))
+
+    @api("POST", f"{PROPOSAL}/submit", roles=SALES_STAFF, response=ProposalDetailOut, tags=["proposals"],
+         errors=WRITE_ERRORS)
+    def submit_proposal(self, call, proposal_id):
+        """To the internal proposal review (`internal_review`, FR-40)."""
+        return self.customer.submit_proposal(request_id=call.request_id, actor=call.actor, proposal_id=proposal_id)
+
+    @api("POST", f"{PROPOSAL}/approve", roles=VISIT_APPROVERS, body=DecisionIn, response=ProposalDetailOut,
+         tags=["proposals"], errors=WRITE_ERRORS)
+    def approve_proposal(self, call, proposal_id):
+        """The owner's manager or a director approves the proposal for the customer (FR-40)."""
+        return self.customer.approve_proposal(request_id=call.request_id, actor=call.actor,
+                                              proposal_id=proposal_id, comment=call.body.get("comment"))
+
+    @api("POST", f"{PROPOSAL}/reject", roles=VISIT_APPROVERS, body=RejectIn, response=ProposalDetailOut,
+         tags=["proposals"], errors=WRITE_ERRORS)
+    def reject_proposal(self, call, proposal_id):
+        """Back to draft with the reviewer's comment (FR-40)."""
+        return self.customer.reject_proposal(request_id=call.request_id, actor=call.actor,
+                                             proposal_id=proposal_id, comment=call.body["comment"])
+
+    @api("POST", f"{PROPOSAL}/send", roles=SALES_STAFF, response=ProposalDetailOut, tags=["proposals"],
+         errors=WRITE_ERRORS + (422,))
+    def send_proposal(self, call, proposal_id):
+        """Send the approved proposal to the customer (`submitted`, FR-40).
+
+        A tender's offer goes only before the tender closes (422 `TENDER_CLOSED`, FR-41)."""
+        return self.customer.send_proposal(request_id=call.request_id, actor=call.actor, proposal_id=proposal_id)
+
+    @api("POST", f"{PROPOSAL}/response", roles=SALES_STAFF, body=ProposalResponseIn, response=ProposalDetailOut,
+         tags=["proposals"], errors=WRITE_ERRORS)
+    def record_proposal_response(self, call, proposal_id):
+        """Record the customer's answer to the proposal (FR-40).
+
+        Accepted: the opportunity moves on to negotiation. Rejected, with the customer's reason: the
+        owner modifies it for the next round."""
+        body = plain(call.body)
+        return self.customer.record_proposal_response(request_id=call.request_id, actor=call.actor,
+                                                      proposal_id=proposal_id, outcome=body["outcome"],
+                                                      comment=body.get("comment"))
 
 
 def _page(call):

@@ -262,7 +262,7 @@ class QuotaQuery(PageQuery):
 
 
 # -- answer schemas (documentation: the services' answers pass through) -------------------------------
-class StepOut(Schema):
+class ApprovalStepOut(Schema):
     round = fields.Integer()
     seq = fields.Integer()
     relation = fields.String(metadata={"description": "direct_manager, division_head, marketing_director, "
@@ -310,8 +310,8 @@ class QuoteOut(Snapshot):
     major = fields.Boolean()
     content_hash = fields.String(metadata={"description": "what the approvals are bound to"})
     lines = fields.List(fields.Nested(QuoteLineOut))
-    required_approvals = fields.List(fields.Nested(StepOut), metadata={"description": "the current chain"})
-    approvals = fields.List(fields.Nested(StepOut), metadata={"description": "every step ever, voided included"})
+    required_approvals = fields.List(fields.Nested(ApprovalStepOut), metadata={"description": "the current chain"})
+    approvals = fields.List(fields.Nested(ApprovalStepOut), metadata={"description": "every step ever, voided included"})
     order_id = fields.UUID(allow_none=True)
     contract_id = fields.UUID(allow_none=True)
     created_at = fields.DateTime()
@@ -332,8 +332,8 @@ class ContractOut(Snapshot):
     terms = fields.Dict()
     major = fields.Boolean()
     valid = fields.Boolean(metadata={"description": "FR-58: signed by both parties"})
-    required_approvals = fields.List(fields.Nested(StepOut))
-    approvals = fields.List(fields.Nested(StepOut))
+    required_approvals = fields.List(fields.Nested(ApprovalStepOut))
+    approvals = fields.List(fields.Nested(ApprovalStepOut))
     customer_signatory = fields.String(allow_none=True)
     customer_signed_at = fields.DateTime(allow_none=True)
     company_signed_by = fields.UUID(allow_none=True)
@@ -396,7 +396,7 @@ class ReturnOut(Schema):
     status = fields.String(validate=validate.OneOf(RETURN_STATUSES))
     reason = fields.String()
     lines = fields.List(fields.Dict())
-    approvals = fields.List(fields.Nested(StepOut))
+    approvals = fields.List(fields.Nested(ApprovalStepOut))
     received_at = fields.DateTime(allow_none=True)
 
 
@@ -407,7 +407,7 @@ class LoanOut(Snapshot):
     due_date = fields.Date()
     overdue = fields.Boolean()
     lines = fields.List(fields.Dict(), metadata={"description": "quantity, issued, returned, converted, out"})
-    approvals = fields.List(fields.Nested(StepOut))
+    approvals = fields.List(fields.Nested(ApprovalStepOut))
     orders = fields.List(fields.UUID(), metadata={"description": "orders raised by conversions (FR-99)"})
 
 

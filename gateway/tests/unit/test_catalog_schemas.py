@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 
 from gateway.api import catalog
 
-REQUESTS = [catalog.ProductCreate, catalog.ProductPatch, catalog.WarehouseCreate, catalog.ReceiptCreate,
+REQUESTS = [catalog.ProductCreate, catalog.ProductPatch, catalog.WarehouseCreate, catalog.StockReceiptCreate,
             catalog.AdjustmentCreate, catalog.ReverseRequest, catalog.DeliveryCreate, catalog.DeliveryCancel]
 
 

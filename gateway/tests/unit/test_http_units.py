@@ -66,3 +66,17 @@ def test_api_errors_request_schemas_refuse_unknown_fields():
     with pytest.raises(ValidationError) as info:
         customers.CustomerCreate().load(dict(customers.CustomerCreate.example, colour="red"))
     assert "colour" in info.value.messages
+
+
+def test_api_openapi_every_schema_has_its_own_name():
+    """Two schemas of one name would be renamed silently by apispec (`StepOut1`): integrators'
+    generated clients would get names that change with the order the modules load in."""
+    import warnings
+
+    from gateway import openapi
+    from gateway.service import GatewayService
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        document = openapi.build(GatewayService)
+    assert not [name for name in document["components"]["schemas"] if name[-1].isdigit()]

@@ -645,6 +645,81 @@ class OpportunityRepository:
             " ORDER BY o.created_at DESC, o.id DESC LIMIT %s", params + [limit + 1])
 
 
+# -- proposals and tenders (FR-40, FR-41) ----------------------------------------------------------
+PROPOSAL_COLUMNS = ("p.*, o.number AS opportunity_number, c.name AS customer_name, s.display_name AS owner_name")
+PROPOSAL_FROM = ("proposals p JOIN opportunities o ON o.id = p.opportunity_id JOIN customers c ON c.id = p.customer_id"
+                 " LEFT JOIN staff s ON s.id = p.owner_id")
+PROPOSAL_SETTABLE = ("title", "content", "amount", "closes_at", "revision", "reviewed_by", "reviewed_at",
+                     "review_comment", "submitted_at", "responded_at", "response")
+
+
+class ProposalRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, proposal):
+        self.uow.execute(
+            "INSERT INTO proposals (id, number, opportunity_id, customer_id, owner_id, owner_team, kind, title,"
+            " content, amount, closes_at, state, created_by)"
+            " VALUES (%(id)s, %(number)s, %(opportunity_id)s, %(customer_id)s, %(owner_id)s, %(owner_team)s,"
+            " %(kind)s, %(title)s, %(content)s, %(amount)s, %(closes_at)s, 'draft', %(created_by)s)", proposal)
+        self.step(proposal["id"], "create", None, "draft", 1, None, proposal["created_by"])
+        return self.get(proposal["id"])
+
+    def get(self, proposal_id, visibility=EVERYTHING):
+        condition, params = visibility.sql("p.owner_id", "p.owner_team")
+        return self.uow.one(
+            f"SELECT {PROPOSAL_COLUMNS} FROM {PROPOSAL_FROM} WHERE p.id = %s AND {condition}",
+            [proposal_id] + params)
+
+    def move(self, proposal, to_state, action, actor_id, comment=None, **values):
+        """Guarded step: matches only while the proposal is unchanged since it was read (its
+        version), so an approval is bound to the content the reviewer saw; the step is kept."""
+        sets, params = _set_clause(values, PROPOSAL_SETTABLE)
+        done = self.uow.one(
+            f"UPDATE proposals SET {', '.join(['state = %s'] + sets)}, version = version + 1, updated_at = now()"
+            " WHERE id = %s AND version = %s RETURNING revision",
+            [to_state] + params + [proposal["id"], proposal["version"]])
+        if done is not None:
+            self.step(proposal["id"], action, proposal["state"], to_state, done["revision"], comment, actor_id)
+        return done is not None
+
+    def step(self, proposal_id, action, from_state, to_state, revision, comment, actor_id):
+        self.uow.execute(
+            "INSERT INTO proposal_steps (proposal_id, action, from_state, to_state, revision, comment, actor_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (proposal_id, action, from_state, to_state, revision, comment, actor_id))
+
+    def steps(self, proposal_id):
+        return self.uow.all(
+            "SELECT action, from_state, to_state, revision, comment, actor_id, at FROM proposal_steps"
+            " WHERE proposal_id = %s ORDER BY id", (proposal_id,))
+
+    def follow_owner(self, customer_id, owner_id, owner_team):
+        """Proposals still in play move with their customer's owner, as the opportunities do."""
+        self.uow.execute(
+            "UPDATE proposals SET owner_id = %s, owner_team = %s, version = version + 1, updated_at = now()"
+            " WHERE customer_id = %s AND state NOT IN ('accepted')", (owner_id, owner_team, customer_id))
+
+    def move_team(self, owner_id, team):
+        self.uow.execute(
+            "UPDATE proposals SET owner_team = %s WHERE owner_id = %s AND owner_team IS DISTINCT FROM %s",
+            (team, owner_id, team))
+
+    def page(self, visibility, filters, after, limit):
+        condition, params = visibility.sql("p.owner_id", "p.owner_team")
+        where = [condition]
+        for column, key in (("p.owner_id", "owner"), ("p.opportunity_id", "opportunity_id"),
+                            ("p.customer_id", "customer_id"), ("p.state", "state")):
+            if filters.get(key) is not None:
+                where.append(f"{column} = %s")
+                params.append(filters[key])
+        _keyset(where, params, after, columns="p.created_at, p.id")
+        return self.uow.all(
+            f"SELECT {PROPOSAL_COLUMNS} FROM {PROPOSAL_FROM} WHERE {' AND '.join(where)}"
+            " ORDER BY p.created_at DESC, p.id DESC LIMIT %s", params + [limit + 1])
+
+
 # -- report aggregates -----------------------------------------------------------------------------
 class ReportRepository:
     """Figures per group for the gateway's reports (issue 8 joins them with the other services')."""

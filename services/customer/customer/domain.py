@@ -12,8 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from customer.exceptions import (
-    ClassificationForbidden, FieldInvalid, InvalidState, NoApprover, OwnerNotEligible, ReassignmentForbidden,
-    ReviewApprovalForbidden, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
+    ClassificationForbidden, FieldInvalid, InvalidState, NoApprover, OwnerNotEligible, ProposalApprovalForbidden,
+    ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
     VisitNotApproved,
 )
 
@@ -319,15 +319,23 @@ def check_plan(planned_at, planned_return_at, now, had_logged_visit, tracking_re
     return planned_return_at
 
 
-def check_visit_approver(actor, visit, manager_chain_ids):
-    if str(visit["rep_id"]) == actor["staff_id"]:
-        raise VisitApprovalForbidden("a rep does not approve their own visit plan (FR-23)")
+def check_line_approver(actor, author_id, manager_chain_ids, refuse, own, other):
+    """A director, or a sales manager up the author's chain — never the author: else `refuse(own)`
+    or `refuse(other)`."""
+    if str(author_id) == actor["staff_id"]:
+        raise refuse(own)
     role = actor.get("role")
     if role in ("sales_director", "general_manager"):
         return
     if role == "sales_manager" and actor["staff_id"] in {str(i) for i in manager_chain_ids}:
         return
-    raise VisitApprovalForbidden("the visit plan is approved by the rep's own manager or a director (FR-23)")
+    raise refuse(other)
+
+
+def check_visit_approver(actor, visit, manager_chain_ids):
+    check_line_approver(actor, visit["rep_id"], manager_chain_ids, VisitApprovalForbidden,
+                        "a rep does not approve their own visit plan (FR-23)",
+                        "the visit plan is approved by the rep's own manager or a director (FR-23)")
 
 
 def check_visit_actor(actor, visit, action="record it"):
@@ -436,3 +444,68 @@ def check_close(opportunity, outcome, reason, order_id):
 
 def weighted(amount, probability):
     return (Decimal(amount) * Decimal(probability) / 100).quantize(CENT, ROUND_HALF_UP)
+
+
+# -- proposals and tenders (FR-40, FR-41) -----------------------------------------------------------
+PROPOSAL_KINDS = ("proposal", "tender")
+PROPOSAL_STATES = ("draft", "internal_review", "approved", "submitted", "accepted", "rejected")
+PROPOSAL_STAGES = ("qualified", "proposal", "negotiation")  # an opportunity worth a proposal (FR-38)
+_PROPOSAL_MOVES = {
+    "revise": {"draft": "draft", "rejected": "draft"},    # modify; after the customer's no, a new round
+    "submit": {"draft": "internal_review"},               # to the internal proposal review
+    "approve": {"internal_review": "approved"},
+    "reject": {"internal_review": "draft"},                # back to modify, with the reviewer's comment
+    "send": {"approved": "submitted"},                     # to the customer
+    "accept": {"submitted": "accepted"},
+    "decline": {"submitted": "rejected"},
+}
+
+
+def proposal_move(state, action):
+    moves = _PROPOSAL_MOVES[action]
+    if state not in moves:
+        if action == "send" and state in ("draft", "internal_review"):
+            raise InvalidState(f"the proposal is {state}: it goes to the customer only after the internal"
+                               " review approved it (FR-40)")
+        raise InvalidState(f"a {state} proposal cannot {action}")
+    return moves[state]
+
+
+def next_revision(proposal, action):
+    """A new round (revision + 1) starts when a proposal the customer turned down is modified."""
+    return proposal["revision"] + 1 if action == "revise" and proposal["state"] == "rejected" else proposal["revision"]
+
+
+def check_proposal_opportunity(opportunity):
+    if opportunity["stage"] not in PROPOSAL_STAGES:
+        raise InvalidState(f"the opportunity is {opportunity['stage']}: a proposal is made for a qualified, open"
+                           " opportunity (FR-38, FR-40)")
+
+
+def check_proposal_owner(actor, proposal, action):
+    if str(proposal["owner_id"]) != actor["staff_id"]:
+        raise ProposalOwnerOnly(f"only the proposal's owner may {action} it")
+
+
+def check_proposal_reviewer(actor, proposal, manager_chain_ids):
+    """FR-40: the internal review is the owner's manager's (anyone up the chain) or a director's."""
+    check_line_approver(actor, proposal["owner_id"], manager_chain_ids, ProposalApprovalForbidden,
+                        "the author does not review their own proposal (FR-40)",
+                        "a proposal is reviewed by its owner's manager or a director (FR-40)")
+
+
+def check_tender_open(proposal, now):
+    """FR-41: a tender's offer is in before the tender closes."""
+    if proposal["kind"] == "tender" and now >= proposal["closes_at"]:
+        raise TenderClosed(f"the tender closed at {proposal['closes_at'].isoformat()}: the offer can no longer"
+                           " be submitted (FR-41)")
+
+
+def check_tender_window(kind, closes_at, now):
+    if kind == "tender":
+        if closes_at is None:
+            raise FieldInvalid("closes_at", "a tender needs the time it closes (FR-41)")
+        if closes_at <= now:
+            raise FieldInvalid("closes_at", "the tender has already closed: must be in the future (FR-41)")
+    elif closes_at is not None:
+        raise FieldInvalid("closes_at", "only a tender has a closing time")

@@ -6,7 +6,8 @@ __all__ = [
     "ReviewNotFound", "TerritoryNotFound", "StaffExists", "NoApprover", "FieldInvalid", "InvalidState",
     "ConcurrentUpdate", "ReassignmentForbidden", "ClassificationForbidden", "ReviewApprovalForbidden",
     "VisitApprovalForbidden", "VisitRepOnly", "StaffChangeForbidden", "OwnerNotEligible",
-    "VisitNotApproved", "ReviewPending", "ReviewExpired",
+    "VisitNotApproved", "ReviewPending", "ReviewExpired", "ProposalNotFound", "ProposalApprovalForbidden",
+    "ProposalOwnerOnly", "TenderClosed",
 ]
 
 
@@ -30,6 +31,10 @@ class VisitNotFound(NotFound):
 
 
 class OpportunityNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class ProposalNotFound(NotFound):
     code = "NOT_FOUND"
 
 
@@ -120,3 +125,21 @@ class VisitRepOnly(Forbidden):
 
 class StaffChangeForbidden(Forbidden):
     title = "Only an administrator or the general manager changes the org chart"
+
+
+class ProposalApprovalForbidden(Forbidden):
+    """FR-40: the internal review of a proposal is decided by the owner's manager or a director."""
+
+    title = "Not this proposal's reviewer"
+
+
+class ProposalOwnerOnly(Forbidden):
+    """Drafting, sending and recording the customer's answer are the owning rep's acts (FR-40)."""
+
+    title = "Only the owner of this proposal does this"
+
+
+class TenderClosed(BusinessRuleViolation):
+    """FR-41: a tender's offer is submitted before the tender closes."""
+
+    title = "The tender has closed"

@@ -542,6 +542,88 @@ class OrderConfirmedData(Schema):
     lines = fields.List(fields.Nested(OrderConfirmedLine), load_default=list)
 
 
+# -- proposals and tenders (FR-40, FR-41) -----------------------------------------------------------
+class ProposalInput(StrictSchema):
+    opportunity_id = fields.UUID(required=True)
+    kind = fields.String(load_default="proposal", validate=validate.OneOf(domain.PROPOSAL_KINDS))
+    title = fields.String(required=True, validate=validate.Length(1, 300))
+    content = fields.String(required=True, validate=validate.Length(1, 20000))
+    amount = fields.Decimal(load_default=None, allow_none=True, **MONEY)
+    closes_at = moment()
+
+
+class ProposalChanges(StrictSchema):
+    title = fields.String(validate=validate.Length(1, 300))
+    content = fields.String(validate=validate.Length(1, 20000))
+    amount = fields.Decimal(allow_none=True, **MONEY)
+    closes_at = fields.AwareDateTime(allow_none=True)
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class ProposalResponseInput(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(("accepted", "rejected")))
+    comment = text(2000)
+
+    @validates_schema
+    def reason_for_no(self, data, **kwargs):
+        if data["outcome"] == "rejected" and not (data.get("comment") or "").strip():
+            raise ValidationError("say why the customer turned the proposal down (FR-40)", "comment")
+
+
+class ProposalFilters(StrictSchema):
+    owner = fields.UUID(load_default=None, allow_none=True)
+    opportunity_id = fields.UUID(load_default=None, allow_none=True)
+    customer_id = fields.UUID(load_default=None, allow_none=True)
+    state = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.PROPOSAL_STATES))
+
+
+class ProposalStepOut(Schema):
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String()
+    revision = fields.Integer()
+    comment = fields.String(allow_none=True)
+    actor_id = fields.String()
+    at = fields.DateTime()
+
+
+class ProposalOut(Schema):
+    id = fields.String()
+    number = fields.String()
+    opportunity_id = fields.String()
+    opportunity_number = fields.String()
+    customer_id = fields.String()
+    customer_name = fields.String()
+    owner_id = fields.String(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    owner_team = fields.String(allow_none=True)
+    kind = fields.String()
+    title = fields.String()
+    content = fields.String()
+    amount = fields.Decimal(as_string=True, allow_none=True)
+    closes_at = fields.DateTime(allow_none=True)
+    state = fields.String()
+    revision = fields.Integer()
+    reviewed_by = fields.String(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
+    review_comment = fields.String(allow_none=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    responded_at = fields.DateTime(allow_none=True)
+    response = fields.String(allow_none=True)
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class ProposalDetailOut(ProposalOut):
+    steps = fields.List(fields.Nested(ProposalStepOut))
+
+
 class PageInput(StrictSchema):
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_LIMIT))
 
@@ -585,6 +667,12 @@ opportunity_changes = OpportunityChanges()
 close_input = CloseInput()
 opportunity_filters = OpportunityFilters()
 opportunity_out = OpportunityOut()
+proposal_input = ProposalInput()
+proposal_changes = ProposalChanges()
+proposal_response_input = ProposalResponseInput()
+proposal_filters = ProposalFilters()
+proposal_out = ProposalOut()
+proposal_detail_out = ProposalDetailOut()
 report_input = ReportInput()
 pipeline_input = PipelineInput()
 order_confirmed_data = OrderConfirmedData()

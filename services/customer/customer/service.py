@@ -14,18 +14,19 @@ from nameko.timer import timer
 from customer import domain, events
 from customer.db import (
     ClassificationRepository, ContactRepository, CustomerRepository, FollowUpRepository, LedgerRepository,
-    OpportunityRepository, OverviewRepository, PurchaseRepository, ReportRepository, ReviewRepository,
+    OpportunityRepository, OverviewRepository, ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository,
     StaffRepository, TerritoryRepository, Visibility, VisitRepository,
 )
 from customer.exceptions import (
-    ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, FieldInvalid, OpportunityNotFound, ReassignmentForbidden,
-    ReviewNotFound, ReviewPending, StaffExists, StaffNotFound, VisitNotFound,
+    ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, FieldInvalid, OpportunityNotFound, ProposalNotFound,
+    ReassignmentForbidden, ReviewNotFound, ReviewPending, StaffExists, StaffNotFound, VisitNotFound,
 )
 from customer.schemas import (
     approver_out, assign_input, candidate_out, classification_out, classify_input, close_input, contact_input,
     contact_out, customer_changes, customer_filters, customer_input, customer_out, decision_input, delay_input,
     cancel_input, follow_up_input, follow_up_out, ledger_out, opportunity_changes, opportunity_filters,
-    opportunity_input, opportunity_out, order_confirmed_data, pipeline_input, pool_filters, purchase_out,
+    opportunity_input, opportunity_out, order_confirmed_data, pipeline_input, pool_filters, proposal_changes,
+    proposal_detail_out, proposal_filters, proposal_input, proposal_out, proposal_response_input, purchase_out,
     reject_input, report_input, review_input, review_out, staff_changes, staff_filters, staff_input, staff_out,
     suggestion_out, territory_input, territory_out, visit_filters, visit_input, visit_log_input, visit_out,
     week_row_out,
@@ -186,6 +187,7 @@ class CustomerService(ServiceBase):
                 reason=f"the owner moved to team {staff['team']}", changed_by=actor["staff_id"], changed_at=now))
         VisitRepository(uow).move_team(staff["id"], staff["team"])
         OpportunityRepository(uow).move_team(staff["id"], staff["team"])
+        ProposalRepository(uow).move_team(staff["id"], staff["team"])
 
     @rpc
     def get_staff(self, *, staff_id):
@@ -450,6 +452,7 @@ class CustomerService(ServiceBase):
                                      domain.contact_due_by(now)):
                 raise ConcurrentUpdate("the customer changed meanwhile; read it again")
             OpportunityRepository(uow).follow_owner(customer["id"], target["id"], target["team"])
+            ProposalRepository(uow).follow_owner(customer["id"], target["id"], target["team"])
             LedgerRepository(uow).record(
                 customer["id"], kind, target["id"], actor["staff_id"], data["reason"], owner_team=target["team"],
                 previous_owner_id=customer["owner_id"], source="manager", occurred_at=now)
@@ -939,6 +942,159 @@ class CustomerService(ServiceBase):
         with self.db.transaction() as uow:
             rows = OpportunityRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
         return _page(rows, limit, _by_time("created_at"), opportunity_out.dump)
+
+    # == proposals and tenders (FR-40, FR-41) =====================================================
+    @rpc
+    def create_proposal(self, *, request_id, actor, proposal):
+        """FR-40: a proposal (or, FR-41, a tender offer with the tender's closing time) drafted for a
+        qualified, open opportunity; it belongs to the opportunity's owner."""
+        actor = load_actor(actor)
+        data = load(proposal_input, proposal)
+
+        def run(uow):
+            opportunity = self._opportunity(uow, actor, data["opportunity_id"])
+            domain.check_proposal_opportunity(opportunity)
+            domain.check_tender_window(data["kind"], data["closes_at"], _now())
+            row = ProposalRepository(uow).add(dict(
+                data, id=uuid.uuid4(), number=uow.next_number("PRP", _now().year), opportunity_id=opportunity["id"],
+                customer_id=opportunity["customer_id"], owner_id=opportunity["owner_id"],
+                owner_team=opportunity["owner_team"], created_by=actor["staff_id"]))
+            return self._proposal_out(uow, row)
+
+        return self._command("create_proposal", request_id, {"actor": actor, "proposal": data}, run)
+
+    @staticmethod
+    def _proposal(uow, actor, proposal_id):
+        row = ProposalRepository(uow).get(_uuid(proposal_id, "proposal_id"), _visibility(actor, pool=False))
+        if row is None:
+            raise ProposalNotFound(f"proposal {proposal_id} not found")
+        return row
+
+    @staticmethod
+    def _proposal_out(uow, row):
+        return proposal_detail_out.dump(dict(row, steps=ProposalRepository(uow).steps(row["id"])))
+
+    @rpc
+    def get_proposal(self, *, actor, proposal_id):
+        """One proposal with every step of every round (who, when, what, which revision)."""
+        actor = load_actor(actor)
+        with self.db.transaction() as uow:
+            return self._proposal_out(uow, self._proposal(uow, actor, proposal_id))
+
+    @rpc
+    def list_proposals(self, *, actor, filters=None, limit=None, cursor=None):
+        actor = load_actor(actor)
+        filters = load(proposal_filters, filters or {})
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        with self.db.transaction() as uow:
+            rows = ProposalRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
+        return _page(rows, limit, _by_time("created_at"), proposal_out.dump)
+
+    def _proposal_step(self, name, request_id, actor, proposal_id, payload, step):
+        """Load the proposal the actor may see; `step(uow, actor, proposal, now)` checks the rule and
+        returns (action, comment, values); the move is guarded by the version read, and kept."""
+        actor = load_actor(actor)
+
+        def run(uow):
+            proposal = self._proposal(uow, actor, proposal_id)
+            action, comment, values = step(uow, actor, proposal, _now())
+            to_state = domain.proposal_move(proposal["state"], action)
+            repo = ProposalRepository(uow)
+            values.setdefault("revision", domain.next_revision(proposal, action))
+            if not repo.move(proposal, to_state, action, actor["staff_id"], comment, **values):
+                raise ConcurrentUpdate("the proposal changed meanwhile; read it again")
+            return self._proposal_out(uow, repo.get(proposal["id"]))
+
+        return self._command(name, request_id, dict(payload, actor=actor, proposal_id=str(proposal_id)), run)
+
+    @rpc
+    def revise_proposal(self, *, request_id, actor, proposal_id, changes):
+        """FR-40 "modify": the owner edits a draft, or starts the next round (revision + 1) of a
+        proposal the customer turned down. Nothing approved or sent is edited in place."""
+        data = load(proposal_changes, changes)
+
+        def step(uow, actor, proposal, now):
+            domain.check_proposal_owner(actor, proposal, "modify")
+            if "closes_at" in data:
+                domain.check_tender_window(proposal["kind"], data["closes_at"], now)
+            values = dict(data)
+            if proposal["state"] == "rejected":  # a new round: the last round's review and answer are in its steps
+                values.update(reviewed_by=None, reviewed_at=None, review_comment=None, submitted_at=None,
+                              responded_at=None, response=None)
+            return "revise", None, values
+
+        return self._proposal_step("revise_proposal", request_id, actor, proposal_id, {"changes": data}, step)
+
+    @rpc
+    def submit_proposal(self, *, request_id, actor, proposal_id):
+        """FR-40: the owner puts the draft to the internal proposal review."""
+
+        def step(uow, actor, proposal, now):
+            domain.check_proposal_owner(actor, proposal, "submit")
+            domain.check_tender_open(proposal, now)
+            return "submit", None, {}
+
+        return self._proposal_step("submit_proposal", request_id, actor, proposal_id, {}, step)
+
+    def _review(self, name, request_id, actor, proposal_id, action, comment):
+        data = load(decision_input if action == "approve" else reject_input, {"comment": comment})
+
+        def step(uow, actor, proposal, now):
+            chain = [m["id"] for m in StaffRepository(uow).chain(proposal["owner_id"])]
+            domain.check_proposal_reviewer(actor, proposal, chain)
+            return action, data["comment"], {"reviewed_by": actor["staff_id"], "reviewed_at": now,
+                                             "review_comment": data["comment"]}
+
+        return self._proposal_step(name, request_id, actor, proposal_id, data, step)
+
+    @rpc
+    def approve_proposal(self, *, request_id, actor, proposal_id, comment=None):
+        """FR-40 internal review: the owner's manager (up the chain) or a director approves."""
+        return self._review("approve_proposal", request_id, actor, proposal_id, "approve", comment)
+
+    @rpc
+    def reject_proposal(self, *, request_id, actor, proposal_id, comment):
+        """FR-40 internal review: refused with the reviewer's comment, back to draft to modify."""
+        return self._review("reject_proposal", request_id, actor, proposal_id, "reject", comment)
+
+    @rpc
+    def send_proposal(self, *, request_id, actor, proposal_id):
+        """FR-40: the approved proposal goes to the customer (a tender's offer before it closes,
+        FR-41); the opportunity is then at least at its proposal stage."""
+
+        def step(uow, actor, proposal, now):
+            domain.check_proposal_owner(actor, proposal, "send")
+            domain.check_tender_open(proposal, now)
+            self._advance_opportunity(uow, proposal, "qualified", "proposal")
+            return "send", None, {"submitted_at": now}
+
+        return self._proposal_step("send_proposal", request_id, actor, proposal_id, {}, step)
+
+    @rpc
+    def record_proposal_response(self, *, request_id, actor, proposal_id, outcome, comment=None):
+        """FR-40 "accepted?": yes — the opportunity moves on to negotiation; no (with the customer's
+        reason) — the proposal is rejected and its owner modifies it for the next round."""
+        data = load(proposal_response_input, {"outcome": outcome, "comment": comment})
+
+        def step(uow, actor, proposal, now):
+            domain.check_proposal_owner(actor, proposal, "record the customer's answer to")
+            if data["outcome"] == "accepted":
+                self._advance_opportunity(uow, proposal, "proposal", "negotiation")
+            return ("accept" if data["outcome"] == "accepted" else "decline"), data["comment"], {
+                "responded_at": now, "response": data["comment"] or "accepted"}
+
+        return self._proposal_step("record_proposal_response", request_id, actor, proposal_id, data, step)
+
+    @staticmethod
+    def _advance_opportunity(uow, proposal, from_stage, to_stage):
+        """The pipeline follows the proposal: one stage forward when it is still at `from_stage`."""
+        repo = OpportunityRepository(uow)
+        opportunity = repo.get(proposal["opportunity_id"])
+        domain.check_proposal_opportunity(opportunity)
+        if opportunity["stage"] == from_stage and not repo.update(opportunity["id"], opportunity["version"],
+                                                                  {"stage": to_stage}):
+            raise ConcurrentUpdate("the opportunity changed meanwhile; try again")
 
     # == aggregates for the gateway's reports (issue 8 joins them) ===================================
     @rpc

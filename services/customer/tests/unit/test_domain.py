@@ -14,6 +14,7 @@ from customer.exceptions import (
     VisitRepOnly,
 )
 from shared import access, workdays
+from shared.errors import BusinessRuleViolation, Forbidden
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
@@ -383,3 +384,52 @@ def test_fr39_a_won_opportunity_links_the_order_and_comes_from_proposal_or_negot
 def test_pipeline_weighting_rounds_half_up_to_cents():
     assert domain.weighted(Decimal("1000.05"), 35) == Decimal("350.02")
     assert domain.weighted(Decimal("0.05"), 50) == Decimal("0.03")
+
+
+# -- proposals (FR-40, FR-41) ------------------------------------------------------------------------
+PROPOSAL_PATH = [("submit", "internal_review"), ("approve", "approved"), ("send", "submitted"),
+                 ("decline", "rejected"), ("revise", "draft")]
+
+
+def test_fr40_the_proposal_loop_and_only_it():
+    state = "draft"
+    for action, expected in PROPOSAL_PATH:
+        state = domain.proposal_move(state, action)
+        assert state == expected
+    allowed = {(s, a) for a, moves in domain._PROPOSAL_MOVES.items() for s in moves}
+    for state in domain.PROPOSAL_STATES:
+        for action in domain._PROPOSAL_MOVES:
+            if (state, action) not in allowed:
+                with pytest.raises(InvalidState):
+                    domain.proposal_move(state, action)
+    assert not any(state == "accepted" for state, _ in allowed)  # accepted is final
+
+
+def test_fr40_a_new_round_only_after_the_customer_said_no():
+    assert domain.next_revision({"state": "rejected", "revision": 2}, "revise") == 3
+    assert domain.next_revision({"state": "draft", "revision": 2}, "revise") == 2
+    assert domain.next_revision({"state": "internal_review", "revision": 2}, "reject") == 2
+
+
+def test_fr41_a_tender_has_a_future_closing_time_and_a_proposal_none():
+    domain.check_tender_window("tender", NOW + timedelta(days=1), NOW)
+    domain.check_tender_window("proposal", None, NOW)
+    for kind, closes_at in (("tender", None), ("tender", NOW), ("proposal", NOW + timedelta(days=1))):
+        with pytest.raises(FieldInvalid) as info:
+            domain.check_tender_window(kind, closes_at, NOW)
+        assert "closes_at" in info.value.errors
+    tender = {"kind": "tender", "closes_at": NOW}
+    domain.check_tender_open(tender, NOW - timedelta(seconds=1))
+    with pytest.raises(BusinessRuleViolation):
+        domain.check_tender_open(tender, NOW)
+
+
+def test_fr40_the_review_is_the_owners_line_never_the_author():
+    rep, manager, stranger = sid(), sid(), sid()
+    proposal = {"owner_id": rep}
+    domain.check_proposal_reviewer({"staff_id": manager, "role": "sales_manager"}, proposal, [manager])
+    domain.check_proposal_reviewer({"staff_id": stranger, "role": "sales_director"}, proposal, [manager])
+    for actor in ({"staff_id": rep, "role": "sales_director"}, {"staff_id": stranger, "role": "sales_manager"},
+                  {"staff_id": stranger, "role": "sales_rep"}):
+        with pytest.raises(Forbidden):
+            domain.check_proposal_reviewer(actor, proposal, [manager])
