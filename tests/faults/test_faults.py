@@ -103,3 +103,18 @@ def test_every_event_delivered_twice_changes_nothing(start_platform, capsys):
     duplicates = sum(float(line.rsplit(" ", 1)[1]) for name in CORE for line in platform.metrics(name).splitlines()
                      if line.startswith("sales_duplicate_messages_total{"))
     assert duplicates > 0, "no consumer saw a duplicate"
+
+
+def test_a_message_parked_in_the_gateway_raises_its_alert(start_platform):
+    """No message parked without an alert, in a process without an outbox relay too: the gateway
+    parks a staff.updated it cannot read, and its sales_failed_messages_unresolved (what the
+    SalesFailedMessages alert reads) says so."""
+    platform = start_platform()
+    platform.publish("customer", "staff.updated", {"staff_id": "not-a-uuid", "role": "sales_rep"})
+
+    def parked():
+        lines = [line for line in platform.metrics("gateway").splitlines()
+                 if line.startswith('sales_failed_messages_unresolved{service="gateway"}')]
+        return lines and float(lines[0].rsplit(" ", 1)[1]) >= 1
+
+    platform.wait_for(parked, timeout=30, what="the gateway's parked-message gauge at 1")
