@@ -35,6 +35,8 @@ help:
 	@echo "make test          run every test suite (TESTS=path TEST_ARGS='-k foo -x' to narrow)"
 	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt"
 	@echo "make migrate       create and migrate the six databases"
+	@echo "make verify        check the running platform's books across services (invariants)"
+	@echo "make test-faults   the fault suite: kills, restarts, duplicates, replicas (under 20 min)"
 	@echo "make run-<name>    run one process alone: $(PROCESSES)"
 	@echo "make down          how to stop (Ctrl-C)"
 	@echo "make images        build the container images (needs a Docker engine)"
@@ -95,13 +97,18 @@ validate-deploy: venv
 # import of another service fails here (tests/architecture/test_autonomy.py checks it too).
 TEST_ALONE := $(addprefix test-,$(PROCESSES))
 home = $(if $(filter gateway,$(1)),gateway,services/$(1))
-.PHONY: $(TEST_ALONE) test-faults rpc-contracts check-rpc-contracts
+.PHONY: $(TEST_ALONE) test-faults verify rpc-contracts check-rpc-contracts
 $(TEST_ALONE): test-%: venv
 	PYTHONPATH=$(CURDIR):$(CURDIR)/$(call home,$*) $(BIN)/nameko test $(call home,$*)/tests $(TEST_ARGS)
 
 # The fault suite: real processes, slow (issue 9 owns the suite; the rolling upgrade lives in it).
 test-faults: venv
 	RUN_FAULTS=1 $(BIN)/nameko test tests/faults $(TEST_ARGS)
+
+# The invariant checker against the running platform (`make up`; AMQP_URI from the environment or
+# .env): every service's books over RPC, checked across services (docs/RELIABILITY.md).
+verify: venv
+	$(BIN)/python -m tests.invariants $(VERIFY_ARGS)
 
 # RPC contracts (services/<svc>/contracts/rpc/*.json) from each service's signatures and
 # marshmallow schemas: write them (review the diff, commit it), or only check (`make test` does).

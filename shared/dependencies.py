@@ -10,7 +10,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 
 from shared import config, context, db, metrics, versions
 from shared.errors import SalesError
-from shared.outbox import Relay, event_exchange
+from shared.outbox import Relay, event_exchange, watch_stats
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class Database(DependencyProvider):
         self.relay_enabled = relay
         self.pool = None
         self.relay = None
+        self._running = False
 
     def setup(self):
         service = self.container.service_name
@@ -62,11 +63,18 @@ class Database(DependencyProvider):
         ):
             with attempt:
                 self.pool.ping()
+        self._running = True
         if self.relay is not None:
             delay = float(config.get("OUTBOX.START_DELAY", 0))
             self.container.spawn_managed_thread(lambda: self.relay.run(start_delay=delay), identifier="outbox-relay")
+        else:  # no relay to refresh the gauges: parked messages must still show (and alert)
+            interval = float(config.get("OUTBOX.STATS_INTERVAL", 5.0))
+            self.container.spawn_managed_thread(
+                lambda: watch_stats(self.pool, self.container.service_name, interval, lambda: self._running),
+                identifier="outbox-stats")
 
     def stop(self):
+        self._running = False
         if self.relay is not None:
             self.relay.stop()
 

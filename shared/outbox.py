@@ -104,25 +104,41 @@ class Relay:
         if not force and now - self._last_stats < self.stats_interval:
             return
         self._last_stats = now
-        with self.pool.connection() as conn:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-                    "FROM outbox WHERE published_at IS NULL"
-                )
-                backlog, age = cur.fetchone()
-                cur.execute("SELECT count(*) FROM failed_messages WHERE resolved_at IS NULL")
-                (unresolved,) = cur.fetchone()
-                # published rows are kept a while for audit, then dropped (any replica may do it)
-                cur.execute(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
-                    "make_interval(days => %s) LIMIT 1000 FOR UPDATE SKIP LOCKED)",
-                    (self.retention_days,),
-                )
-            conn.commit()
-        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
-        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(float(age))
-        metrics.FAILED_MESSAGES_UNRESOLVED.labels(self.service).set(unresolved)
+        refresh_stats(self.pool, self.service, self.retention_days)
+
+
+def refresh_stats(pool, service, retention_days=7):
+    """The outbox backlog and age and the unresolved parked messages, as gauges; published rows
+    past retention are dropped (any replica may do it)."""
+    with pool.connection() as conn:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                "FROM outbox WHERE published_at IS NULL"
+            )
+            backlog, age = cur.fetchone()
+            cur.execute("SELECT count(*) FROM failed_messages WHERE resolved_at IS NULL")
+            (unresolved,) = cur.fetchone()
+            cur.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
+                "make_interval(days => %s) LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+                (retention_days,),
+            )
+        conn.commit()
+    metrics.OUTBOX_BACKLOG.labels(service).set(backlog)
+    metrics.OUTBOX_OLDEST_AGE.labels(service).set(float(age))
+    metrics.FAILED_MESSAGES_UNRESOLVED.labels(service).set(unresolved)
+
+
+def watch_stats(pool, service, interval=5.0, running=lambda: True):
+    """The gauges of `refresh_stats` kept fresh in a process that runs no relay (the gateway, a
+    service with OUTBOX.ENABLED false): its parked messages must alert too."""
+    while running():
+        try:
+            refresh_stats(pool, service)
+        except Exception:  # the database may be away for a while; the next round tries again
+            log.warning("could not refresh the outbox and parked-message gauges", exc_info=True)
+        eventlet.sleep(interval)
 
 
 def loads(payload):

@@ -24,7 +24,6 @@ a retry. The gateway itself does not retry. Then:
 Runs in `make test-faults` (RUN_FAULTS=1, or when tests/faults is named on the command line);
 `make test` skips it. Its figures go to docs/RELIABILITY.md.
 """
-import importlib.util
 import os
 import re
 import shutil
@@ -39,32 +38,12 @@ import eventlet
 import pytest
 import requests
 
+from tests.faults.load import Driver, e2e, osb
+
 ROOT = Path(__file__).resolve().parents[2]
 STEADY, AFTER = 4.0, 5.0  # seconds of load before the upgrade starts and after it is done
-RETRYABLE = {500, 502, 503, 504}
-RETRY_FOR = 60.0  # seconds a request is retried before it counts as failed
-
-
-def _load(name, path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-e2e = _load("e2e_platform", "tests/e2e/conftest.py")
-osb = _load("e2e_osb", "tests/e2e/osb.py")
 start_platform = e2e.start_platform  # the end-to-end fixture: real processes, fresh databases, own vhost
-
-
-@pytest.fixture(autouse=True)
-def only_in_the_fault_suite(request):
-    named = any(Path(arg.split("::")[0]).resolve().is_relative_to(ROOT / "tests" / "faults")
-                for arg in request.config.args)
-    if not (named or os.environ.get("RUN_FAULTS")):
-        pytest.skip("fault suite: make test-faults")
+pytestmark = pytest.mark.usefixtures("fault_suite")  # make test-faults (tests/faults/conftest.py)
 
 
 # -- the next version of the customer service ----------------------------------------------------------
@@ -94,50 +73,12 @@ def migrate(folder, db_name, env):
 
 
 # -- the load ------------------------------------------------------------------------------------------
-class Load:
-    """Green threads calling the gateway as an integrator would, until stopped."""
+class Load(Driver):
+    """Integrators recording customers, selling and reading until stopped."""
 
     def __init__(self, platform, org):
-        self.platform, self.org = platform, org
-        self.requests = self.attempts = 0
-        self.failures, self.customers, self.confirmed = [], [], []
-        self.timeline = []  # (started, ended) of every request
-        self.running = True
-        self.threads = []
-
-    def send(self, client, method, path, body=None, expect=200):
-        """One request, sent again (same Idempotency-Key) while the answer is 5xx, none, or 409
-        IDEMPOTENCY_KEY_IN_USE; anything else unexpected is a failure."""
-        key = str(uuid.uuid4()) if method == "POST" else None
-        headers = dict(client.headers, **({"Idempotency-Key": key} if key else {}))
-        self.requests += 1
-        started = time.monotonic()
-        try:
-            return self._send(method, path, body, expect, headers, started)
-        finally:
-            self.timeline.append((started, time.monotonic()))
-
-    def _send(self, method, path, body, expect, headers, started):
-        deadline = started + RETRY_FOR
-        while True:
-            self.attempts += 1
-            try:
-                answer = requests.request(method, self.platform.api(path), json=body, headers=headers, timeout=30)
-            except requests.RequestException as exc:
-                answer, why = None, f"{type(exc).__name__}"
-            else:
-                why = f"{answer.status_code} {answer.text[:200]}"
-                if answer.status_code == expect:
-                    return answer.json()
-                retry = answer.status_code in RETRYABLE or (
-                    answer.status_code == 409 and "IDEMPOTENCY_KEY_IN_USE" in answer.text)
-                if not retry:
-                    self.failures.append(f"{method} {path}: {why}")
-                    return None
-            if time.monotonic() > deadline:
-                self.failures.append(f"{method} {path}: still {why} after {RETRY_FOR:g} s of retries")
-                return None
-            eventlet.sleep(0.2)
+        super().__init__(platform, org)
+        self.customers, self.confirmed = [], []
 
     def capture(self):
         rep = self.org.rep
@@ -175,24 +116,8 @@ class Load:
         seller per buyer: concurrent order.confirmed events for one customer can deadlock in the
         customer service's purchase history — see docs/RELIABILITY.md — which is not what this
         test is about.)"""
-        for work, args in [(self.capture, ()), (self.capture, ())] + [(self.sell, (b,)) for b in buyers] \
-                + [(self.read, ())]:
-            self.threads.append(eventlet.spawn(work, *args))
-        return self
-
-    def stop(self):
-        self.running = False
-        for thread in self.threads:
-            thread.wait()
-
-    @property
-    def retries(self):
-        return self.attempts - self.requests
-
-    def during(self, began, ended):
-        """(requests in flight at some point of [began, ended], the slowest of them in seconds)."""
-        spans = [(a, b) for a, b in self.timeline if a <= ended and b >= began]
-        return len(spans), max((b - a for a, b in spans), default=0.0)
+        return self.spawn(*[(self.capture, ()), (self.capture, ())] + [(self.sell, (b,)) for b in buyers]
+                          + [(self.read, ())])
 
 
 def reviewed_customer(org, limit):

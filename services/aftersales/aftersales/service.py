@@ -23,7 +23,7 @@ from aftersales.schemas import (
     service_request_out, start_input,
 )
 from aftersales.settings import SettingsProvider
-from shared import access, metrics as shared_metrics, pagination, workdays
+from shared import access, books as kit_books, metrics as shared_metrics, pagination, workdays
 from shared.access import SYSTEM_ACTOR
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
@@ -57,6 +57,12 @@ class AftersalesService(ServiceBase):
     customer = ServiceRpc("customer", reads={"get_customer": CustomerAnswer, "find_approver": ApproverAnswer})
     order = ServiceRpc("order")
     order_now = ServiceRpc("order", timeout=FIRST_ATTEMPT_TIMEOUT)
+
+    @rpc
+    def get_books(self):
+        """Read-only: the books the invariant checker compares across services (tests/invariants)."""
+        with self.db.transaction() as uow:
+            return kit_books.snapshot(uow, self.name, [("service_requests", "number")])
 
     # -- service requests -----------------------------------------------------------------------
     @rpc

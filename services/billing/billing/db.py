@@ -667,3 +667,53 @@ class OrderDocuments:
             "SELECT r.* FROM receipts r WHERE r.id IN (SELECT a.receipt_id FROM allocations a"
             f" WHERE a.invoice_id = ANY(%s)) AND {scope_sql} ORDER BY r.registered_at, r.id",
             [list(invoice_ids)] + list(scope_params))
+
+
+class Books:
+    """What the invariant checker reads (get_books): credit reservations, invoices and their
+    lines, delivery lines, allocations, and each customer's balance as this service computes it."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def read(self):
+        return {"credit_reservations": self.credit_reservations(), "invoices": self.invoices(),
+                "delivery_lines": self.delivery_lines(), "allocations": self.allocations(),
+                "balances": self.balances()}
+
+    def credit_reservations(self):
+        return self.uow.all(
+            "SELECT reservation_id, order_id, customer_id, status, amount, remaining FROM credit_reservations"
+            " ORDER BY created_at, reservation_id")
+
+    def invoices(self):
+        return self.uow.all(
+            "SELECT i.id, i.number, i.red, i.reverses, i.status, i.customer_id, i.total, i.reversed_amount,"
+            "       i.allocated_amount,"
+            "       jsonb_agg(jsonb_build_object('id', l.id, 'delivery_line_id', l.delivery_line_id,"
+            "                 'quantity', l.quantity, 'reversed_quantity', l.reversed_quantity,"
+            "                 'reverses_line', l.reverses_line, 'amount', l.amount::text) ORDER BY l.line_no)"
+            "         FILTER (WHERE l.id IS NOT NULL) AS lines"
+            "  FROM invoices i LEFT JOIN invoice_lines l ON l.invoice_id = i.id GROUP BY i.id"
+            " ORDER BY i.created_at, i.id")
+
+    def delivery_lines(self):
+        return self.uow.all(
+            "SELECT delivery_line_id, delivery_id, delivery_number, order_id, quantity, claimed_quantity,"
+            "       reversed_quantity, returned_quantity FROM delivery_lines ORDER BY created_at, delivery_line_id")
+
+    def allocations(self):
+        return self.uow.all(
+            "SELECT id, receipt_id, invoice_id, customer_id, amount, reversed_at IS NOT NULL AS reversed"
+            "  FROM allocations ORDER BY seq")
+
+    def balances(self):
+        """Per customer: open receivables as credit control counts them (exposure) and the
+        statement's balance (the customer ledger)."""
+        return self.uow.all(
+            "SELECT a.customer_id,"
+            "       (SELECT COALESCE(sum(total - reversed_amount - allocated_amount), 0) FROM invoices"
+            "         WHERE customer_id = a.customer_id AND status = 'issued' AND NOT red) AS open_receivables,"
+            "       (SELECT COALESCE(sum(amount), 0) FROM customer_ledger"
+            "         WHERE customer_id = a.customer_id) AS ledger_balance"
+            "  FROM credit_accounts a ORDER BY a.customer_id")

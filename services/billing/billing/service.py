@@ -11,7 +11,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 import billing.metrics  # noqa: F401  (registers the business metrics)
 from billing import domain, operations, settings as billing_settings
-from billing.db import CreditAccounts, OrderDocuments
+from billing.db import Books, CreditAccounts, OrderDocuments
 from billing.schemas import (
     aging_input, aging_out, allocate_input, campaign_input, campaign_out, cancel_invoice_input, confirm_statement_input,
     create_invoice_input, credit_account_out, customer_created_data, customer_owner_changed_data,
@@ -20,7 +20,7 @@ from billing.schemas import (
     release_credit_out, report_input, report_out, reserve_credit_input, reserve_credit_out, reverse_allocation_input,
     reverse_invoice_input, set_credit_limit_input, statement_input, statement_out,
 )
-from shared import access, pagination
+from shared import access, books as kit_books, pagination
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
 from shared.errors import ValidationFailed
@@ -29,6 +29,7 @@ from shared.validation import load, load_actor
 from shared.workdays import local_date
 
 # a deadlock or serialisation failure rolls the whole command back: it is safe to run it again
+NUMBERED = [("invoices", "number"), ("receipts", "number")]  # the numbers this service gives (get_books)
 RETRYABLE = (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure)
 
 
@@ -153,6 +154,12 @@ class BillingService(ServiceBase):
         once for the quarter `as_of` falls in. Safe in every replica at once."""
         return recompute_out.dump(operations.recompute_credit(
             self.db.transaction, domain.quarter_of(_local_day(as_of)), self.settings.formula))
+
+    @rpc
+    def get_books(self):
+        """Read-only: the books the invariant checker compares across services (tests/invariants)."""
+        with self.db.transaction() as uow:
+            return kit_books.snapshot(uow, self.name, NUMBERED, Books(uow).read)
 
     @timer(interval=3600, eager=True)
     def credit_recompute_timer(self):

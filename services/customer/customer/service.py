@@ -31,7 +31,7 @@ from customer.schemas import (
     suggestion_out, territory_input, territory_out, visit_filters, visit_input, visit_log_input, visit_out,
     week_row_out,
 )
-from shared import access, pagination, workdays
+from shared import access, books as kit_books, pagination, workdays
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
 from shared.errors import ValidationFailed
@@ -40,6 +40,7 @@ from shared.validation import load, load_actor
 
 log = logging.getLogger(__name__)
 
+NUMBERED = [("customers", "number"), ("visits", "number"), ("opportunities", "number")]  # for get_books
 JOB_INTERVAL = 60  # seconds between runs of each periodic job, in every replica
 JOB_BATCH = 200    # rows claimed per transaction by a job
 
@@ -101,6 +102,12 @@ class CustomerService(ServiceBase):
     db = Database()
 
     # -- plumbing ---------------------------------------------------------------------------------
+    @rpc
+    def get_books(self):
+        """Read-only: the books the invariant checker compares across services (tests/invariants)."""
+        with self.db.transaction() as uow:
+            return kit_books.snapshot(uow, self.name, NUMBERED)
+
     def _command(self, name, request_id, request, run):
         """Run `run(uow)` once per `request_id`: a repeat answers the stored answer."""
         with self.db.transaction() as uow:

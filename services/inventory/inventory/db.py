@@ -529,3 +529,42 @@ class OrderDocuments:
                                      (list(ids),)):
                 found.setdefault(line[column], []).append(line)
         return found
+
+
+class Books:
+    """What the invariant checker reads (get_books): levels with their ledger by movement kind,
+    every reservation and every issued delivery with their lines. Read in one snapshot."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def read(self):
+        return {"levels": self.levels(), "reservations": self.reservations(), "deliveries": self.issued_deliveries()}
+
+    def levels(self):
+        return self.uow.all(
+            "SELECT s.sku, s.warehouse, s.on_hand, s.reserved, s.on_loan,"
+            "       COALESCE((SELECT jsonb_object_agg(kind, delta) FROM (SELECT kind, sum(on_hand_delta) AS delta"
+            "           FROM stock_movements m WHERE m.sku = s.sku AND m.warehouse = s.warehouse"
+            "           GROUP BY kind) k), '{}') AS on_hand_by_kind,"
+            "       COALESCE((SELECT sum(reserved_delta) FROM stock_movements m"
+            "           WHERE m.sku = s.sku AND m.warehouse = s.warehouse), 0)::bigint AS reserved_ledger,"
+            "       COALESCE((SELECT sum(on_loan_delta) FROM stock_movements m"
+            "           WHERE m.sku = s.sku AND m.warehouse = s.warehouse), 0)::bigint AS on_loan_ledger"
+            "  FROM stock_levels s ORDER BY s.sku, s.warehouse")
+
+    def reservations(self):
+        return self.uow.all(
+            "SELECT r.id, r.order_id, r.order_number, r.warehouse, r.status,"
+            "       jsonb_agg(jsonb_build_object('line_id', l.line_id, 'sku', l.sku, 'quantity', l.quantity,"
+            "                 'issued', l.issued) ORDER BY l.line_no) AS lines"
+            "  FROM reservations r JOIN reservation_lines l ON l.reservation_id = r.id"
+            " GROUP BY r.id ORDER BY r.created_at, r.id")
+
+    def issued_deliveries(self):
+        return self.uow.all(
+            "SELECT d.id, d.number, d.order_id, d.loan_id,"
+            "       jsonb_agg(jsonb_build_object('id', l.id, 'sku', l.sku, 'quantity', l.quantity,"
+            "                 'returned', l.returned) ORDER BY l.line_no) AS lines"
+            "  FROM deliveries d JOIN delivery_lines l ON l.delivery_id = d.id WHERE d.status = 'issued'"
+            " GROUP BY d.id ORDER BY d.issued_at, d.id")

@@ -172,6 +172,12 @@ class InventoryService(ServiceBase):
         with self.db.transaction() as uow:
             return workflows.check_ledger(uow)
 
+    @rpc
+    def get_books(self):
+        """Read-only: the books the invariant checker compares across services (tests/invariants)."""
+        with self.db.transaction() as uow:
+            return workflows.get_books(uow)
+
     # -- reservations (the order saga) ----------------------------------------------------------
     @rpc
     def reserve_stock(self, *, reservation_id, order_id, customer_id, lines, order_number=None, owner_id=None,

@@ -9,14 +9,16 @@ import uuid
 from datetime import datetime, timezone
 
 from inventory import domain, events
-from inventory.db import Catalog, CustomerSnapshots, Deliveries, Documents, Loans, Reports, Reservations, Stock, Warehouses
+from inventory.db import (
+    Books, Catalog, CustomerSnapshots, Deliveries, Documents, Loans, Reports, Reservations, Stock, Warehouses,
+)
 from inventory.exceptions import (
     DeliveryAlreadyIssued, DeliveryCancelled, DeliveryNotFound, DeliveryNotIssued, DocumentAlreadyReversed,
     DocumentNotFound, DocumentNotReversible, InsufficientStock, LoanExists, LoanNotFound, LoanOverConversion,
     LoanOverReturn, OverDelivery, OverReturn, ProductExists, ProductInactive, ProductNotFound,
     ReservationExists, ReservationNotCommitted, ReservationNotFound, UnknownSku, UnknownWarehouse, WarehouseExists,
 )
-from shared import access
+from shared import access, books as kit_books
 
 
 def utcnow():
@@ -580,6 +582,16 @@ def check_ledger(uow):
     problems = domain.ledger_mismatches(stored, stock.ledger_levels(), stock.held_for_orders(), stock.still_on_loan())
     return {"ok": not problems, "items_checked": len(stored), "mismatches": problems,
             "checked_at": utcnow().isoformat()}
+
+
+NUMBERED = [("stock_documents", "number"), ("deliveries", "number")]
+
+
+def get_books(uow):
+    """The warehouse's books for the invariant checker (tests/invariants), in one snapshot: each
+    level with its ledger by movement kind, every reservation and issued delivery, and the kit's
+    part (outbox, parked messages, document numbers)."""
+    return kit_books.snapshot(uow, "inventory", NUMBERED, Books(uow).read)
 
 
 def report_shipped(uow, actor, data):

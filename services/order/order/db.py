@@ -725,3 +725,29 @@ class Views:
             f"   WHERE o.confirmed_at >= %s AND o.confirmed_at < %s AND o.kind = 'sale' AND {condition})"
             f" SELECT {'key' if group_by else 'NULL::text AS key'}, {grouping[0]}, count(*) AS orders, {figures}"
             f" FROM spans {grouping[1]}", [start, end] + params)
+
+
+class Books:
+    """What the invariant checker reads (get_books): every order with its lines, every saga."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def read(self):
+        return {"orders": self.orders(), "sagas": self.sagas()}
+
+    def orders(self):
+        return self.uow.all(
+            "SELECT o.id, o.number, o.kind, o.status, o.customer_id, o.total, o.loan_id,"
+            "       extract(epoch FROM now() - o.updated_at)::float AS idle_seconds,"
+            "       jsonb_agg(jsonb_build_object('id', l.id, 'sku', l.sku, 'quantity', l.quantity,"
+            "                 'shipped', l.shipped_quantity, 'returned', l.returned_quantity) ORDER BY l.line_no)"
+            "         FILTER (WHERE l.id IS NOT NULL) AS lines"
+            "  FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id GROUP BY o.id ORDER BY o.created_at, o.id")
+
+    def sagas(self):
+        return self.uow.all(
+            "SELECT id, kind, subject_id, order_id, attempt, state, step, stock_status, credit_status,"
+            "       stock_reservation_id, credit_reservation_id, recoveries, lease_until < now() AS lease_expired,"
+            "       extract(epoch FROM now() - updated_at)::float AS idle_seconds"
+            "  FROM sagas ORDER BY started_at, attempt")

@@ -16,15 +16,15 @@ from nameko.timer import timer
 from order import domain, events, metrics as business_metrics, schemas, settings as order_settings, views
 from order.chains import Chains, to_rows, to_steps
 from order.db import (
-    OSB_STEPS, Contracts, Deliveries, Gauges, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports, Returns,
-    Snapshots, Steps, Targets, Views,
+    OSB_STEPS, Books, Contracts, Deliveries, Gauges, Invoices, Loans, Orders, PriceList, Quotas, Quotes, Reports,
+    Returns, Snapshots, Steps, Targets, Views,
 )
 from order.exceptions import (
     ApprovalRequired, ConcurrentChange, ContractIncomplete, CustomerNotQuotable, DocumentNotFound, InvalidState,
     QuotaExceeded, QuoteExpired, RoleNotAllowed, TargetBreakdownMismatch, TargetExists,
 )
 from order.saga import SagaRunner
-from shared import approvals, pagination
+from shared import approvals, books as kit_books, pagination
 from shared.access import scope
 from shared.db import dumps
 from shared.dependencies import Database
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DIRECTORS = ("admin", "general_manager", "sales_director", "marketing_director")
 COMPANY_SIGNATORIES = ("general_manager", "sales_director")
+NUMBERED = [("quotes", "number"), ("contracts", "number"), ("orders", "number"), ("returns", "number"),
+            ("loans", "number")]  # the tables holding the numbers this service gives (get_books)
 REPLACEMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "sales-platform:order:replacement")
 DECISIONS = {"quote": (Quotes, domain.QUOTE_MACHINE), "contract": (Contracts, domain.CONTRACT_MACHINE),
              "return": (Returns, domain.RETURN_MACHINE), "loan": (Loans, domain.LOAN_MACHINE)}
@@ -1120,6 +1122,12 @@ class OrderService(ServiceBase):
         return {"groups": [{"key": key, "orders": orders} for key, orders in sorted(groups.items())]}
 
     # -- periodic jobs (every replica; each claims its work) -----------------------------------------
+    @rpc
+    def get_books(self):
+        """Read-only: the books the invariant checker compares across services (tests/invariants)."""
+        with self.db.transaction() as uow:
+            return kit_books.snapshot(uow, self.name, NUMBERED, Books(uow).read)
+
     @rpc
     def run_recover_sagas(self, *, as_of=None):
         """Resume or compensate sagas left half-way by a crash (their lease ran out before as_of)."""
