@@ -8,8 +8,12 @@ Fixtures:
   web_session                     requests session on the container's web port (nameko's
                                   fixture imports werkzeug.urls.url_join, gone in werkzeug 3)
   process_factory                 starts real `nameko run` processes (for kill/restart tests)
+  module_make_database, module_process_factory, module_rabbit_uri
+                                  the same for a whole module: one set of processes shared by
+                                  the module's tests (a platform started once)
 Tests get their own RabbitMQ vhost from nameko's `rabbit_config` fixture.
 """
+import contextlib
 import json
 import os
 import signal
@@ -34,8 +38,8 @@ def pg_settings():
     }
 
 
-@pytest.fixture
-def make_database():
+@contextlib.contextmanager
+def _databases():
     from shared.migrate import drop_database, ensure_database, migrate
 
     created = []
@@ -48,9 +52,24 @@ def make_database():
         migrate(dict(settings, dbname=name), [ROOT / d for d in migration_dirs])
         return name
 
-    yield make
-    for name in created:
-        drop_database(settings, name)
+    try:
+        yield make
+    finally:
+        for name in created:
+            drop_database(settings, name)
+
+
+@pytest.fixture
+def make_database():
+    with _databases() as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_make_database():
+    """`make_database` for a whole module (its databases dropped after the module's last test)."""
+    with _databases() as make:
+        yield make
 
 
 @pytest.fixture
@@ -193,10 +212,8 @@ class ServiceProcess:
             return ""
 
 
-@pytest.fixture
-def process_factory(tmp_path, rabbit_config):
-    """`process_factory(name, module, config_file, db_name=..., **env)` → a started ServiceProcess."""
-    from nameko import config
+@contextlib.contextmanager
+def _processes(log_dir, amqp_uri):
     from nameko.testing.utils import find_free_port
 
     procs = []
@@ -205,7 +222,7 @@ def process_factory(tmp_path, rabbit_config):
         settings = pg_settings()
         env = dict(os.environ)
         env.update({
-            "AMQP_URI": config["AMQP_URI"],
+            "AMQP_URI": amqp_uri,
             "DB_HOST": settings["host"], "DB_PORT": str(settings["port"]), "DB_USER": settings["user"],
             "DB_PASSWORD": settings["password"] or "",
             "WEB_ADDRESS": f"127.0.0.1:{find_free_port()}",
@@ -218,13 +235,41 @@ def process_factory(tmp_path, rabbit_config):
         if db_name:
             env["DB_NAME"] = db_name
         env.update({k: str(v) for k, v in extra_env.items()})
-        proc = ServiceProcess(module, ROOT / config_file, env, name, tmp_path).start()
+        proc = ServiceProcess(module, ROOT / config_file, env, name, log_dir).start()
         procs.append(proc)
         return proc
 
-    yield make
-    for proc in reversed(procs):
-        proc.stop()
+    try:
+        yield make
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+@pytest.fixture
+def process_factory(tmp_path, rabbit_config):
+    """`process_factory(name, module, config_file, db_name=..., **env)` → a started ServiceProcess."""
+    from nameko import config
+
+    with _processes(tmp_path, config["AMQP_URI"]) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_rabbit_uri(request, vhost_pipeline):
+    """A RabbitMQ vhost for a whole module (nameko's `rabbit_uri` is per test)."""
+    from urllib.parse import urlparse
+
+    uri = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
+    with vhost_pipeline.get() as vhost:
+        yield f"{uri.scheme}://{uri.netloc}/{vhost}"
+
+
+@pytest.fixture(scope="module")
+def module_process_factory(tmp_path_factory, module_rabbit_uri):
+    """`process_factory` for a whole module, on the module's vhost (`module_rabbit_uri`)."""
+    with _processes(tmp_path_factory.mktemp("processes"), module_rabbit_uri) as make:
+        yield make
 
 
 # -- RPC answers against their contracts ------------------------------------------------------------

@@ -127,9 +127,8 @@ class Platform:
         return self.procs[name].logs()
 
 
-@pytest.fixture
-def start_platform(make_database, process_factory, rabbit_uri, rabbit_config):
-    """`start_platform(*services, env=None)`: those services and the gateway as real processes;
+def platform_starter(make_database, process_factory, rabbit_uri):
+    """`start(*services, env=None)`: those services and the gateway as real processes;
     `env` maps a process name to extra environment variables for it."""
 
     def start(*names, env=None):
@@ -149,3 +148,16 @@ def start_platform(make_database, process_factory, rabbit_uri, rabbit_config):
         return Platform(procs, admin_password, rabbit_uri)
 
     return start
+
+
+@pytest.fixture
+def start_platform(make_database, process_factory, rabbit_uri, rabbit_config):
+    """`start_platform(*services, env=None)`: a platform for this test (see platform_starter)."""
+    return platform_starter(make_database, process_factory, rabbit_uri)
+
+
+@pytest.fixture(scope="module")
+def start_module_platform(module_make_database, module_process_factory, module_rabbit_uri):
+    """`start_platform` once for a whole module, its tests sharing the processes (import it into
+    the module: `from tests.e2e.conftest import start_module_platform`)."""
+    return platform_starter(module_make_database, module_process_factory, module_rabbit_uri)
