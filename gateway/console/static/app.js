@@ -129,7 +129,7 @@ async function openOpportunities(me) {
 
 async function creditHolds() {
   const { items } = await get("orders?status=credit_hold&limit=200");
-  return card(t("credit_hold"), "credit-hold", table([
+  return card(t("held_orders"), "credit-hold", table([
     [t("order"), (o) => orderLink(o.id, o.number)],
     [t("customer"), (o) => customerLink(o.customer_id, o.customer_name)],
     [t("amount"), (o) => money(o.total), "num"],
@@ -157,8 +157,8 @@ async function inbox() {
         const text = comment.value.trim();
         const payload = action === "release" ? { reason: text || t("release") } : (text ? { comment: text } : {});
         const answer = await post(`${item.decide}/${action === "release" ? "release-credit-hold" : action}`, payload);
-        controls.replaceChildren(h("span", { "data-testid": "decided", "data-status": answer.status || answer.state },
-          `${t("decided")}: ${answer.status || answer.state}`));
+        const status = answer.status || answer.state;
+        controls.replaceChildren(h("span", { "data-testid": "decided", "data-status": status }, `${t("decided")}: ${t(status)}`));
       } catch (e) {
         outcome.textContent = e.message;
       }
@@ -170,7 +170,7 @@ async function inbox() {
     return controls;
   };
   return card(t("inbox"), "inbox", partialMarker(body), table([
-    [t("status"), (i) => t(i.kind)],
+    [t("kind"), (i) => t(i.kind)],
     [t("number"), (i) => (i.kind === "credit_release" ? orderLink(i.id, i.number) : i.number)],
     [t("customer"), (i) => customerLink(i.customer_id, i.customer_name)],
     [t("amount"), (i) => money(i.amount), "num"],
@@ -287,7 +287,7 @@ async function customersPage() {
     [t("number"), (c) => c.number],
     [t("owner"), (c) => c.owner_name || "—"],
     [t("region"), (c) => c.region],
-    [t("status"), (c) => c.status],
+    [t("status"), (c) => t(c.status)],
   ], items, "customers-table"));
 }
 
@@ -302,7 +302,7 @@ async function customerPage(id) {
       h("dt", {}, t("team")), h("dd", {}, (body.owner && body.owner.team) || "—"),
       h("dt", {}, t("region")), h("dd", {}, p.region),
       h("dt", {}, t("industry")), h("dd", {}, p.industry),
-      h("dt", {}, t("status")), h("dd", {}, p.status))));
+      h("dt", {}, t("status")), h("dd", {}, t(p.status)))));
   }
   if (body.credit) {
     page.append(card(t("credit"), "credit", h("dl", { class: "facts" },
@@ -313,7 +313,7 @@ async function customerPage(id) {
   }
   if (body.open_orders) {
     page.append(card(`${t("open_orders")} (${body.open_orders.count}, ${money(body.open_orders.amount)})`, "open-orders", table([
-      [t("order"), (o) => orderLink(o.id, o.number)], [t("status"), (o) => o.status],
+      [t("order"), (o) => orderLink(o.id, o.number)], [t("status"), (o) => t(o.status)],
       [t("amount"), (o) => money(o.total), "num"], [t("created"), (o) => when(o.created_at)],
     ], body.open_orders.items, "orders-table")));
   }
@@ -325,13 +325,13 @@ async function customerPage(id) {
   }
   if (body.last_visits) {
     page.append(card(t("last_visits"), "last-visits", table([
-      [t("number"), (v) => v.number], [t("planned_at"), (v) => when(v.planned_at)], [t("status"), (v) => v.state],
+      [t("number"), (v) => v.number], [t("planned_at"), (v) => when(v.planned_at)], [t("status"), (v) => t(v.state)],
       [t("purpose"), (v) => v.purpose],
     ], body.last_visits)));
   }
   if (body.open_service_requests) {
     page.append(card(t("service_requests"), "service-requests", table([
-      [t("number"), (s) => s.number], [t("status"), (s) => s.status], [t("due_by"), (s) => when(s.due_at)],
+      [t("number"), (s) => s.number], [t("status"), (s) => t(s.status)], [t("due_by"), (s) => when(s.due_at)],
     ], body.open_service_requests.items)));
   }
   return page;
@@ -344,7 +344,7 @@ async function orderPage(id) {
   if (o) {
     page.append(card(`${t("order")} ${o.number}`, "order-facts", h("dl", { class: "facts" },
       h("dt", {}, t("customer")), h("dd", {}, customerLink(o.customer_id, o.customer_name)),
-      h("dt", {}, t("status")), h("dd", { "data-testid": "order-status" }, o.status),
+      h("dt", {}, t("status")), h("dd", { "data-testid": "order-status", "data-status": o.status }, t(o.status)),
       h("dt", {}, t("total")), h("dd", {}, money(o.total)))));
   }
   page.append(card(t("timeline"), "timeline", body.events.length
