@@ -116,8 +116,9 @@ def rep_day(console, username, password, customer_id, order_id, other_customer_i
                           charts=charts, by_rep=by_rep, other_customer=other_customer, other_order=other_order)
 
 
-def approve_from_inbox(console, username, password, number, comment, language=None):
-    """An approver signs in, finds the document in their inbox, approves it with a comment in place."""
+def decide_in_inbox(console, username, password, decisions, language=None):
+    """An approver signs in and decides, in their inbox, each listed document of `decisions`
+    ([{number, action: approve|reject|release, comment}]) with the comment in place."""
     page = console.page
     console.sign_in(username, password)
     if language:
@@ -128,15 +129,19 @@ def approve_from_inbox(console, username, password, number, comment, language=No
     inbox.wait_for(timeout=WAIT)
     listed = console.texts('[data-testid="inbox-table"] tbody tr td:nth-child(2)')
     console.shot("inbox")
-    if number not in listed:
-        return console.report(listed=listed, decided=None)
-    row = inbox.locator("tbody tr", has_text=number)
-    row.locator('input[name="comment"]').fill(comment)
-    row.locator('button[data-action="approve"]').click()
-    decided = row.get_by_test_id("decided")
-    decided.wait_for(timeout=WAIT)
-    console.shot("approved")
-    return console.report(listed=listed, decided=decided.get_attribute("data-status"))
+    decided = {}
+    for decision in decisions:
+        if decision["number"] not in listed:
+            continue
+        row = inbox.locator("tbody tr", has_text=decision["number"])
+        row.locator('input[name="comment"]').fill(decision["comment"])
+        row.locator(f'button[data-action="{decision["action"]}"]').click()
+        done = row.get_by_test_id("decided")
+        done.wait_for(timeout=WAIT)
+        decided[decision["number"]] = done.get_attribute("data-status")
+    if decided:
+        console.shot("decided")
+    return console.report(listed=listed, decided=decided)
 
 
 def dashboards(console, username, password, charts):
@@ -163,7 +168,7 @@ def partial_pages(console, username, password, customer_id, order_id):
     return console.report(**found)
 
 
-STEPS = {f.__name__: f for f in (rep_day, approve_from_inbox, dashboards, partial_pages)}
+STEPS = {f.__name__: f for f in (rep_day, decide_in_inbox, dashboards, partial_pages)}
 
 
 def main(step, arguments):

@@ -1,12 +1,13 @@
 """Issue 12, the sales console in a real browser (headless Chromium through Playwright) against the
-real processes: a rep's day, a below-floor quote approved from the approvals inbox by the manager, then
-the sales head (FR-46) and the marketing director (FR-48), the target-vs-achieved chart against a known data set (FR-112, FR-118),
-and the customer and order pages with a service stopped (the partial-failure marker).
+real processes: a rep's day; a below-floor quote approved from the approvals inbox by the manager, the
+sales head (FR-46) and the marketing director (FR-48), and a credit hold released from the head's inbox
+(FR-65); the target-vs-achieved charts against a known data set (FR-112, FR-118); the customer and order
+pages with the billing service stopped (the partial-failure marker).
 
 Throughout, the console makes no request the signed-in role could not make through the API: every
-request it sends is to the gateway (no CDN), every API call is one the role may make, and a rep's
-session shows nothing of another rep's (FR-10: row-level access) — the other rep's customer and
-order are "not found" even by their addresses."""
+request goes to the gateway (no CDN), every API call is one the role's x-roles allow, and a rep's
+session shows nothing of another rep's (FR-06: a rep owns their customers; API.md row-level access) —
+the other rep's customer and order are "not found" even by their addresses."""
 import re
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -85,7 +86,7 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     day = browse("rep_day", base=base, prefix="rep", **rep_login, customer_id=org.customer["id"],
                  order_id=rep_order["id"], other_customer_id=other["id"], other_order_id=other_order["id"])
     assert not day["errors"] and not day["failures"], (day["errors"], day["failures"])
-    # the only refusals: the other rep's customer and order, asked for by address (404, not 403: FR-10)
+    # the only refusals: the other rep's customer and order, asked for by address (404, not 403)
     assert sorted((urlsplit(r["url"]).path, r["status"]) for r in day["refused"]) == [
         (f"/api/v1/customers/{other['id']}/overview", 404), (f"/api/v1/orders/{other_order['id']}/timeline", 404)]
     work = day["work"]
@@ -115,20 +116,22 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     # -- the approvals inbox: the manager, the sales head, the marketing director (FR-46, FR-48) --
     assert org.rep.get("me/approvals").status_code == 403  # a rep decides nothing
     head_login = _credentials(org, "head")
-    before = browse("approve_from_inbox", base=base, prefix="head-before", **head_login, number=quote["number"],
-                    comment="-")
+    before = browse("decide_in_inbox", base=base, prefix="head-before", **head_login, decisions=[])
     assert quote["number"] not in before["listed"]  # not the head's turn yet
-    manager = browse("approve_from_inbox", base=base, prefix="manager", **_credentials(org, "manager"),
-                     number=quote["number"], comment="同意：大客户首单")
+    manager = browse("decide_in_inbox", base=base, prefix="manager", **_credentials(org, "manager"), decisions=[
+        {"number": quote["number"], "action": "approve", "comment": "同意：大客户首单"}])
     assert quote["number"] in manager["listed"], manager["listed"]
-    assert manager["decided"] == "pending_approval"  # the sales head's turn now
-    assert not manager["errors"], manager["errors"]
-    head = browse("approve_from_inbox", base=base, prefix="head", **head_login, number=quote["number"],
-                  comment="同意")
-    assert head["decided"] == "pending_approval"  # 80% of list is below the rep's price authority: FR-48
-    marketing = browse("approve_from_inbox", base=base, prefix="marketing", **_credentials(org, "marketing"),
-                       number=quote["number"], comment="approved for the first order", language="en")
-    assert marketing["decided"] == "approved"
+    assert manager["decided"] == {quote["number"]: "pending_approval"}  # the sales head's turn now
+    head = browse("decide_in_inbox", base=base, prefix="head", **head_login, decisions=[
+        {"number": quote["number"], "action": "approve", "comment": "同意"},
+        {"number": held["number"], "action": "release", "comment": "预付款已到账"}])  # FR-65: the head releases
+    # 80% of the list price is below the rep's price authority: the marketing director too (FR-48)
+    assert head["decided"] == {quote["number"]: "pending_approval", held["number"]: "confirmed"}, head["decided"]
+    marketing = browse("decide_in_inbox", base=base, prefix="marketing", **_credentials(org, "marketing"),
+                       decisions=[{"number": quote["number"], "action": "approve",
+                                   "comment": "approved for the first order"}], language="en")
+    assert marketing["decided"] == {quote["number"]: "approved"}
+    assert held["number"] not in marketing["listed"]  # a marketing director releases no credit hold
     for role, session in (("sales_director", before), ("sales_manager", manager), ("sales_director", head),
                           ("marketing_director", marketing)):
         only_allowed(document, role, session, base)
@@ -139,19 +142,22 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     assert decided["direct_manager"] == ("approved", manager_id, "同意：大客户首单")
     assert decided["division_head"] == ("approved", head_id, "同意")
     assert decided["marketing_director"][::2] == ("approved", "approved for the first order")
+    released = org.rep.get(f"orders/{held['id']}", expect=200)
+    assert released["status"] == "confirmed"
 
     # -- the manager's dashboard: target vs achieved by rep, from the known data set ------------
+    # (rep: 3 × 100.00 and the released 5 × 100.00; rep2: 2 × 100.00)
     board = browse("dashboards", base=base, prefix="manager-dashboards", **_credentials(org, "manager"),
                    charts=["by_rep", "by_region", "pipeline"])
     assert board["offered"] == sorted(chart for chart, path in CHARTS.items()
                                       if may(document, "sales_manager", "GET", f"/api/v1/{path}"))
     only_allowed(document, "sales_manager", board, base)
     by_rep = board["figures"]["by_rep"]
-    expected = {_name(org, "rep"): (1000.0, 300.0), rep2_user["display_name"]: (400.0, 200.0)}
+    expected = {_name(org, "rep"): (1000.0, 800.0), rep2_user["display_name"]: (400.0, 200.0)}
     drawn = dict(zip(by_rep["categories"], zip(by_rep["series"]["bar:0"], by_rep["series"]["bar:1"])))
     assert drawn == expected, drawn
     by_region = board["figures"]["by_region"]
-    assert dict(zip(by_region["categories"], by_region["series"]["bar:1"])) == {"East China": 500.0 + 0}
+    assert dict(zip(by_region["categories"], by_region["series"]["bar:1"])) == {"East China": 1000.0}
     funnel = board["figures"]["pipeline"]["series"]["funnel:0"]
     assert [point["value"] for point in funnel] == [10000.0, 0, 0, 0]
 

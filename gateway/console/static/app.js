@@ -175,7 +175,7 @@ async function inbox() {
     [t("customer"), (i) => customerLink(i.customer_id, i.customer_name)],
     [t("amount"), (i) => money(i.amount), "num"],
     [t("step"), (i) => t(i.step)],
-    [t("reason"), (i) => i.reason || "—"],
+    [t("reason"), (i) => (i.kind === "credit_release" ? t(i.reason) : i.reason || "—")],
     [t("since"), (i) => when(i.since)],
     ["", decision],
   ], body.items, "inbox-table"));
@@ -245,6 +245,7 @@ async function dashboardsPage() {
       const stages = ["identified", "qualified", "proposal", "negotiation"];
       const amounts = stages.map((s) => body.groups.reduce((sum, g) => sum + Number((g.stages[s] || {}).amount || 0), 0));
       return { body, option: { tooltip: { trigger: "item" }, series: [{ name: t("pipeline"), type: "funnel", sort: "none",
+        minSize: "8%", label: { show: true, position: "inside", formatter: (p) => `${p.name}  ${money(p.value)}` },
         data: stages.map((s, i) => ({ name: t(s), value: amounts[i] })) }] } };
     }));
   }

@@ -1,5 +1,5 @@
 """The approvals inbox: what waits for the caller's decision, across documents and services (issue 12,
-the console's "My work"; FR-23, FR-45–FR-59, FR-75, FR-96, FR-98).
+the console's "My work"; FR-23, FR-45–FR-48, FR-53, FR-65, FR-93–FR-96, FR-98).
 
 Nothing new is stored: the owners are asked, as the caller, for the documents in the state that waits
 for a decision — quotes and contracts in approval, returns requested, loans pending approval (order),

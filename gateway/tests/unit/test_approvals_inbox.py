@@ -1,4 +1,4 @@
-"""Issue 12: which waiting documents are the caller's (the approvals inbox, FR-23, FR-45–FR-59, FR-96, FR-98)."""
+"""Issue 12: which waiting documents are the caller's (the approvals inbox, FR-23, FR-46, FR-48, FR-98)."""
 from gateway.api.approvals import inbox_items
 
 ME = {"staff_id": "11111111-1111-1111-1111-111111111111", "role": "sales_manager"}
