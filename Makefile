@@ -9,6 +9,8 @@ PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.requirements.stamp
+# The console's charting library (ECharts), pinned with its sha512 in gateway/console/vendor.json.
+CONSOLE_VENDOR := gateway/console/vendor/.fetched.json
 
 SERVICES    := customer order inventory billing aftersales
 PROCESSES   := $(SERVICES) gateway
@@ -33,7 +35,7 @@ IMAGE_TAG    ?= latest
 help:
 	@echo "make up            start PostgreSQL/RabbitMQ if stopped, migrate, start all six processes"
 	@echo "make test          run every test suite (TESTS=path TEST_ARGS='-k foo -x' to narrow)"
-	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt"
+	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt, and the console's ECharts"
 	@echo "make migrate       create and migrate the six databases"
 	@echo "make verify        check the running platform's books across services (invariants)"
 	@echo "make test-faults   the fault suite: kills, restarts, duplicates, replicas (under 20 min)"
@@ -51,7 +53,11 @@ $(STAMP): requirements.txt constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-venv: $(STAMP)
+# The console's third-party browser files: fetched with npm once, checked, kept out of git.
+$(CONSOLE_VENDOR): gateway/console/vendor.json gateway/console/fetch_vendor.py
+	$(PYTHON) gateway/console/fetch_vendor.py
+
+venv: $(STAMP) $(CONSOLE_VENDOR)
 
 up: venv
 	bash deploy/up.sh up
@@ -72,7 +78,7 @@ down:
 	@echo "Nothing to stop: 'make up' runs in the foreground; press Ctrl-C in its terminal."
 	@echo "PostgreSQL and RabbitMQ are left running on purpose."
 
-images:
+images: $(CONSOLE_VENDOR)
 	docker build -f deploy/docker/Dockerfile --target runtime -t $(IMAGE_PREFIX)/runtime:$(IMAGE_TAG) .
 	for p in $(PROCESSES); do \
 	  dir=services/$$p; [ $$p = gateway ] && dir=gateway; \

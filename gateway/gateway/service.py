@@ -6,8 +6,9 @@ import json
 
 from nameko.timer import timer
 
-from gateway import accounts, openapi
+from gateway import accounts, console, openapi
 from gateway.api.accounts import AccountsApi
+from gateway.api.approvals import ApprovalsApi
 from gateway.api.aftersales import AftersalesApi
 from gateway.api.billing import BillingApi
 from gateway.api.catalog import CatalogApi
@@ -27,7 +28,7 @@ API = "/api/v1"
 
 
 class GatewayService(AccountsApi, CustomersApi, CatalogApi, SalesApi, BillingApi, AftersalesApi, ReportsApi,
-                     ServiceBase):
+                     ApprovalsApi, ServiceBase):
     name = "gateway"
 
     db = Database(relay=False)
@@ -59,6 +60,27 @@ class GatewayService(AccountsApi, CustomersApi, CatalogApi, SalesApi, BillingApi
             raise RouteNotFound(f"no such file: /docs/{asset}")
         data, content_type = found
         return Reply(data, content_type=content_type, headers={"Cache-Control": "public, max-age=3600"})
+
+    # -- the sales console (issue 12): static files; everything it shows comes from /api/v1 --------
+    @api("GET", "/console", in_schema=False, content_type="text/html; charset=utf-8")
+    def console_page(self, call):
+        return self._console_file("static", "index.html", cache="no-cache")
+
+    @api("GET", "/console/<name>", in_schema=False)
+    def console_file(self, call, name):
+        return self._console_file("static", name)
+
+    @api("GET", "/console/vendor/<name>", in_schema=False)
+    def console_vendor(self, call, name):
+        return self._console_file("vendor", name, cache="public, max-age=86400")
+
+    def _console_file(self, folder, name, cache="no-cache"):
+        found = console.asset(folder, name)
+        if found is None:
+            raise RouteNotFound(f"no such file in the console: {name}")
+        data, content_type = found
+        return Reply(data, content_type=content_type, headers={
+            "Cache-Control": cache, "Content-Security-Policy": console.CSP, "X-Content-Type-Options": "nosniff"})
 
     @api("GET,POST,PUT,PATCH,DELETE", f"{API}/<path:rest>", in_schema=False, fallback=True)
     def not_found(self, call, rest):

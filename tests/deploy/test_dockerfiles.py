@@ -133,6 +133,24 @@ def test_dockerignore_keeps_secrets_and_git_out():
     assert {".env", ".env.*", ".git/", ".venv/"} <= lines
 
 
+def test_the_gateway_image_carries_the_console_and_its_charting_library():
+    """Issue 12: the gateway image copies gateway/, so the console's files and the ECharts that `make venv`
+    fetched (gateway/console/vendor, pinned in vendor.json) must reach the build context; `make images`
+    fetches them first."""
+    import fnmatch
+
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith(("#", "!"))]
+    for path in ("gateway/console/static/index.html", "gateway/console/static/app.js",
+                 "gateway/console/vendor/echarts.min.js", "gateway/console/vendor/echarts.LICENSE.txt"):
+        prefixes = ["/".join(path.split("/")[:n]) for n in range(1, path.count("/") + 2)]
+        ignored = [p for p in patterns for prefix in prefixes if fnmatch.fnmatch(prefix, p.rstrip("/"))]
+        assert not ignored, f"{path} is left out of the image by .dockerignore {ignored}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^images: \$\(CONSOLE_VENDOR\)", makefile, re.M), "make images fetches the console's vendor files"
+    assert re.search(r"^venv: .*\$\(CONSOLE_VENDOR\)", makefile, re.M), "make venv (and so make up) fetches them"
+
+
 # -- what an image installs -----------------------------------------------------------------------
 
 def load_image_requirements():

@@ -65,6 +65,7 @@ class Platform:
         self.admin_password = admin_password
         self.amqp_uri = amqp_uri
         self._admin = None
+        self.passwords = {}  # username -> password of the users made here (a browser signs in with them)
 
     def api(self, path):
         return self.procs["gateway"].url("/api/v1/" + path.lstrip("/"))
@@ -91,6 +92,7 @@ class Platform:
                 break
             eventlet.sleep(0.1)
         assert answer.status_code == 201, answer.text
+        self.passwords[username] = password
         return self.login(username, password), answer.json()
 
     def wait_for(self, predicate, timeout=30.0, interval=0.1, what="condition"):
