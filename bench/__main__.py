@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform as host
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -101,6 +102,16 @@ def print_tables(result):
     print(f"\nload average before/after: {result['load_average']['before']} / {result['load_average']['after']}")
 
 
+def profile(platform, folder, seconds):
+    """py-spy on every platform process while the orders run: collapsed stacks in `folder`."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration",
+                              str(int(seconds)), "--rate", "200", "--format", "raw", "--nonblocking",
+                              "-o", str(Path(folder) / f"{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in platform.pids().items()]
+
+
 def run(args):
     result = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
               "load_average": {"before": list(os.getloadavg())}, "settings": vars(args), "orders": {}, "reads": {}}
@@ -114,7 +125,11 @@ def run(args):
         print(f"org ready: {len(org.customers)} customers, 3 products", flush=True)
         order_ids = []
         for concurrency in concurrencies:
+            profiling = profile(platform, args.profile, args.seconds) if (
+                args.profile and concurrency == max(concurrencies)) else []
             row, ids = workload.orders(platform, org, args.seconds, concurrency)
+            for spy in profiling:
+                spy.wait(60)
             order_ids += ids
             result["orders"][str(concurrency)] = row
             print(f"  orders at {concurrency}: {row['per_second']}/s p50 {row['p50_ms']} p99 {row['p99_ms']} ms, "
@@ -145,6 +160,8 @@ def main(argv=None):
     parser.add_argument("--scale", default="10000,100000",
                         help="customer counts to load and time reads at, comma-separated ('' for none)")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "latest.json"))
+    parser.add_argument("--profile", metavar="FOLDER",
+                        help="py-spy every process during the orders at the highest concurrency (collapsed stacks)")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, no baselines, no scale")
     args = parser.parse_args(argv)
     if args.smoke:
