@@ -90,7 +90,9 @@ class Org:
 
         _, head = user("head", "sales_director", region="East China")
         _, manager = user("manager", "sales_manager", manager=head["staff_id"], team="east-1", region="East China")
-        self.rep, _ = user("rep", "sales_rep", manager=manager["staff_id"], team="east-1", region="East China")
+        self.rep, self.rep_user = user("rep", "sales_rep", manager=manager["staff_id"], team="east-1",
+                                       region="East China")
+        self.manager_user = manager
         self.pm, _ = user("product-mgr", "product_manager", region="East China")
         self.finance, _ = user("finance", "finance")
         self.warehouse, _ = user("warehouse", "warehouse")
