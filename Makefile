@@ -30,11 +30,12 @@ TEST_ARGS   ?=
 IMAGE_PREFIX ?= sales-platform
 IMAGE_TAG    ?= latest
 
-.PHONY: help venv up test migrate down clean images $(RUN_TARGETS)
+.PHONY: help venv up test migrate down clean images bench $(RUN_TARGETS)
 
 help:
 	@echo "make up            start PostgreSQL/RabbitMQ if stopped, migrate, start all six processes"
 	@echo "make test          run every test suite (TESTS=path TEST_ARGS='-k foo -x' to narrow)"
+	@echo "make bench         baselines + orders + reads + scale, one run (BENCH_ARGS='--scale 10000'); docs/PERFORMANCE.md"
 	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt, and the console's ECharts"
 	@echo "make migrate       create and migrate the six databases"
 	@echo "make verify        check the running platform's books across services (invariants)"
@@ -70,6 +71,13 @@ $(RUN_TARGETS): run-%: venv
 
 test: venv
 	$(BIN)/nameko test $(TESTS) $(TEST_ARGS)
+
+# The benchmark (docs/PERFORMANCE.md): its own databases, vhost and ports, no demo data; prints
+# the table with PASS/MISS against the baselines of the same run and writes bench-results/latest.json.
+BENCH_ARGS ?=
+bench: venv
+	bash deploy/up.sh infra
+	$(BIN)/python -W ignore -m bench $(BENCH_ARGS)
 
 # `make up` runs honcho in the foreground: Ctrl-C stops all six processes and
 # nothing is left behind, so there is nothing for `down` to do. PostgreSQL and

@@ -94,17 +94,17 @@ def nameko_client(amqp_uri, inflight, seconds):
     import eventlet
 
     eventlet.monkey_patch()
-    from nameko.exceptions import RpcTimeout
+    from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcClient
 
     latencies = []
-    for _ in range(30):  # the server declares its queue when it has started; a call before is lost
+    for _ in range(60):  # the server declares its queue when it has started; a call before is lost
         try:
             with ClusterRpcClient(uri=amqp_uri, timeout=1) as client:
                 client.bench_echo.echo("warm-up")
             break
-        except RpcTimeout:
-            continue
+        except (RpcTimeout, UnknownService):
+            eventlet.sleep(0.5)
     # nameko's standalone client has a single-threaded reply listener: one client per caller
     clients = [ClusterRpcClient(uri=amqp_uri, timeout=30) for _ in range(inflight)]
     proxies = [client.start() for client in clients]

@@ -9,6 +9,7 @@ No nameko here: the service's `Database` dependency provider (shared.dependencie
 import hashlib
 import json
 import logging
+import select
 import threading
 import time
 import uuid
@@ -76,6 +77,18 @@ def is_green():
     return psycopg2.extensions.get_wait_callback() is not None
 
 
+def _usable(conn):
+    """A pooled connection the server has not ended while it sat idle (a restart, a terminated
+    backend): on an idle session nothing is readable unless the server has said goodbye."""
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 class Pool:
     """A fixed-size pool guarded by a semaphore, so exhaustion waits (bounded) instead of raising."""
 
@@ -86,6 +99,10 @@ class Pool:
         self.connect_kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
         self.connect_kwargs.setdefault("application_name", service)
         self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, **self.connect_kwargs)
+        # Connections are opened lazily (none at setup, so a database still starting is waited for
+        # in `start`) and then kept: psycopg2 keeps only `minconn` of those given back and closes
+        # the rest, so with 0 every unit of work opened a new PostgreSQL session (issue 11).
+        self._pool.minconn = size
         self._slots = threading.BoundedSemaphore(size)
         self._in_use = 0
         metrics.DB_POOL_MAX.labels(service).set(size)
@@ -103,6 +120,9 @@ class Pool:
         broken = False
         try:
             conn = self._pool.getconn()
+            while not _usable(conn):  # closed by the server while idle in the pool: a new one
+                self._pool.putconn(conn, close=True)
+                conn = self._pool.getconn()
             self._in_use += 1
             metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
             yield conn

@@ -43,6 +43,33 @@ def test_an_exhausted_pool_waits_then_says_so_instead_of_failing_silently(pool_f
         pass
 
 
+def test_the_pool_reuses_its_connections_and_drops_a_broken_one(pool_factory):
+    """A connection goes back to the pool after use (issue 11: each transaction used to open a new
+    PostgreSQL session — a backend started, authenticated and torn down per unit of work)."""
+    pool = pool_factory(size=2)
+
+    def backend():
+        with pool.transaction() as uow:
+            return uow.scalar("SELECT pg_backend_pid()")
+
+    first = backend()
+    assert backend() == first
+    with pool.connection() as one, pool.connection() as two:  # two at once: two sessions
+        assert one is not two
+    with pytest.raises(db.TRANSIENT_ERRORS[0]):
+        with pool.connection() as conn:
+            with conn.cursor() as cur:  # the server ends this session: the pool must not keep it
+                cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    idle = backend()
+    with pool.connection() as one, pool.connection() as two:  # both back in the pool, idle
+        pids = {one.get_backend_pid(), two.get_backend_pid()}
+    assert idle in pids
+    with pool_factory(size=1).transaction() as other:  # PostgreSQL restarted, say: the idle sessions end
+        other.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(pids),))
+    eventlet.sleep(0.2)
+    assert backend() not in pids  # a new session, no error: the dead ones were noticed and dropped
+
+
 def test_a_transaction_rolls_back_everything_on_error(pool_factory):
     pool = pool_factory()
     with pytest.raises(RuntimeError):
