@@ -42,6 +42,8 @@ REPORT_READERS = BILLING_READERS | {"warehouse"}
 ACCESS = {
     # API.md "Org, users, targets"
     "GET /me": ANYONE,
+    # the approvals inbox (issue 12): whoever decides some kind of document
+    "GET /me/approvals": APPROVERS | VISIT_APPROVERS | {"finance"},
     "POST /users": ADMIN,
     "GET /users": ADMIN,
     "PATCH /users/{staff_id}": ADMIN,
@@ -93,6 +95,17 @@ ACCESS = {
     "GET /opportunities/{opportunity_id}": SALES_LINE | {"marketing_director", "order_desk"},
     "PATCH /opportunities/{opportunity_id}": SALES_LINE,
     "POST /opportunities/{opportunity_id}/close": SALES_LINE,
+    # proposals and tenders (FR-40, FR-41; API.md is silent): worked like opportunities, reviewed
+    # like visit plans (the owner's manager or a director)
+    "POST /proposals": SALES_LINE,
+    "GET /proposals": SALES_LINE | {"marketing_director", "order_desk"},
+    "GET /proposals/{proposal_id}": SALES_LINE | {"marketing_director", "order_desk"},
+    "PATCH /proposals/{proposal_id}": SALES_LINE,
+    "POST /proposals/{proposal_id}/submit": SALES_LINE,
+    "POST /proposals/{proposal_id}/approve": VISIT_APPROVERS,
+    "POST /proposals/{proposal_id}/reject": VISIT_APPROVERS,
+    "POST /proposals/{proposal_id}/send": SALES_LINE,
+    "POST /proposals/{proposal_id}/response": SALES_LINE,
     # API.md "Catalog and stock"
     "POST /products": CATALOG_KEEPERS,
     "GET /products": ANYONE,
