@@ -216,3 +216,24 @@ def test_api_proposal_loop_and_tender_over_http(crm_api):
     assert (revised["state"], revised["revision"], revised["amount"]) == ("draft", 2, "84000.00")
     assert [s["action"] for s in rep.get(f"proposals/{tender['id']}", expect=200)["steps"]] == \
         ["create", "submit", "approve", "send", "decline", "revise"]
+
+
+def test_api_escalation_and_guidance_over_http(crm_api):
+    """FR-28 and FR-30 through the gateway: the owner escalates, the manager guides, others see nothing."""
+    api, admin, user = crm_api
+    manager, manager_user = user("sales_manager", team="East-3")
+    rep, rep_user = user("sales_rep", team="East-3", manager=manager_user["staff_id"])
+    other, _ = user("sales_rep", team="East-3", manager=manager_user["staff_id"])
+    customer = rep.post("customers", customer_body(), expect=201)
+    assert manager.post(f"customers/{customer['id']}/escalations", {"reason": "hard"}).status_code == 403
+    missing = rep.post(f"customers/{customer['id']}/escalations", {})
+    assert missing.status_code == 422 and "reason" in missing.json()["errors"], missing.text
+    escalation = rep.post(f"customers/{customer['id']}/escalations", {"reason": "tender committee"}, expect=201)
+    again = rep.post(f"customers/{customer['id']}/escalations", {"reason": "again"})
+    assert again.status_code == 409 and again.json()["code"] == "ESCALATION_OPEN", again.text
+    assert other.get(f"escalations/{escalation['id']}").status_code == 404
+    assert [e["id"] for e in manager.get("escalations?state=open", expect=200)["items"]] == [escalation["id"]]
+    guided = manager.post(f"escalations/{escalation['id']}/notes", {"note": "I join on Thursday"}, expect=200)
+    assert (guided["state"], guided["notes"][0]["kind"]) == ("guided", "guidance")
+    closed = rep.post(f"escalations/{escalation['id']}/close", {"outcome": "LOI signed"}, expect=200)
+    assert closed["state"] == "closed"

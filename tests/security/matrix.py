@@ -106,6 +106,12 @@ ACCESS = {
     "POST /proposals/{proposal_id}/reject": VISIT_APPROVERS,
     "POST /proposals/{proposal_id}/send": SALES_LINE,
     "POST /proposals/{proposal_id}/response": SALES_LINE,
+    # escalations of hard customers and the manager's guidance (FR-28, FR-30; API.md is silent)
+    "POST /customers/{customer_id}/escalations": SALES_LINE,
+    "GET /escalations": SALES_LINE,
+    "GET /escalations/{escalation_id}": SALES_LINE,
+    "POST /escalations/{escalation_id}/notes": SALES_LINE,
+    "POST /escalations/{escalation_id}/close": SALES_LINE,
     # API.md "Catalog and stock"
     "POST /products": CATALOG_KEEPERS,
     "GET /products": ANYONE,

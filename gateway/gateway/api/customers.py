@@ -595,10 +595,73 @@ class ProposalDetailOut(ProposalOut):
 
 ProposalPage = page_schema("ProposalPage", ProposalOut)
 
+# -- escalations and guidance (FR-28, FR-30) ---------------------------------------------------
+class EscalationIn(StrictSchema):
+    reason = text(2000, required=True, metadata={"description": "why the customer is hard to win alone"})
+    help_wanted = text(2000, metadata={"description": "what the rep asks of the manager, e.g. a joint visit"})
+
+    example = {"reason": "state-owned buyer, three-step tender committee", "help_wanted": "joint visit"}
+
+
+class EscalationNoteIn(StrictSchema):
+    note = text(4000, required=True)
+
+    example = {"note": "bring the plant manager; I join on Thursday"}
+
+
+class EscalationOutcomeIn(StrictSchema):
+    outcome = text(2000, required=True)
+
+    example = {"outcome": "won over: LOI signed"}
+
+
+class EscalationQuery(PageQuery):
+    owner = fields.UUID(load_default=None)
+    customer_id = fields.UUID(load_default=None)
+    state = fields.String(load_default=None, validate=validate.OneOf(("open", "guided", "closed")))
+    overdue = fields.Boolean(load_default=None, metadata={"description": "no guidance by the end of the next working day"})
+
+
+class EscalationNoteOut(Schema):
+    author_id = fields.UUID()
+    kind = fields.String(metadata={"description": "feedback (the owner) or guidance (the manager)"})
+    note = fields.String()
+    at = fields.DateTime()
+
+
+class EscalationOut(Schema):
+    id = fields.UUID()
+    number = fields.String(metadata={"example": "ESC-2026-000002"})
+    customer_id = fields.UUID()
+    customer_name = fields.String()
+    owner_id = fields.UUID(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    owner_team = fields.String(allow_none=True)
+    raised_by = fields.UUID()
+    reason = fields.String()
+    help_wanted = fields.String(allow_none=True)
+    state = fields.String(metadata={"description": "open → guided → closed"})
+    guidance_due_by = fields.DateTime()
+    guidance_overdue = fields.Boolean()
+    outcome = fields.String(allow_none=True)
+    closed_by = fields.UUID(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class EscalationDetailOut(EscalationOut):
+    notes = fields.List(fields.Nested(EscalationNoteOut))
+
+
+EscalationPage = page_schema("EscalationPage", EscalationOut)
+
 CUSTOMER = f"{API}/customers/<uuid:customer_id>"
 VISIT = f"{API}/visits/<uuid:visit_id>"
 OPPORTUNITY = f"{API}/opportunities/<uuid:opportunity_id>"
 PROPOSAL = f"{API}/proposals/<uuid:proposal_id>"
+ESCALATION = f"{API}/escalations/<uuid:escalation_id>"
 READ_ERRORS = (404, 503, 504)
 WRITE_ERRORS = (404, 409, 503, 504)
 
@@ -929,6 +992,46 @@ class CustomersApi:
         return self.customer.record_proposal_response(request_id=call.request_id, actor=call.actor,
                                                       proposal_id=proposal_id, outcome=body["outcome"],
                                                       comment=body.get("comment"))
+
+    # -- escalations and guidance (FR-28, FR-30) -------------------------------------------------
+    @api("POST", f"{CUSTOMER}/escalations", roles=SALES_STAFF, body=EscalationIn, response=EscalationDetailOut,
+         status=201, locates=True, tags=["escalations"], errors=WRITE_ERRORS)
+    def escalate_customer(self, call, customer_id):
+        """Escalate a customer hard to win alone to the owner's manager (`open`, FR-28).
+
+        Only the owner escalates; one open escalation per customer (409 `ESCALATION_OPEN`)."""
+        escalation = self.customer.escalate_customer(request_id=call.request_id, actor=call.actor,
+                                                     customer_id=customer_id, escalation=plain(call.body))
+        return created(escalation, location=f"{API}/escalations/{escalation['id']}")
+
+    @api("GET", f"{API}/escalations", roles=SALES_STAFF, query=EscalationQuery, response=EscalationPage,
+         tags=["escalations"], errors=(503, 504))
+    def list_escalations(self, call):
+        """Escalations the caller may see, newest first (`overdue=true`: guidance late, FR-30)."""
+        query = plain(call.query)
+        return self.customer.list_escalations(
+            actor=call.actor, filters=_filters(query, ("owner", "customer_id", "state", "overdue")),
+            limit=query["limit"], cursor=query["cursor"])
+
+    @api("GET", ESCALATION, roles=SALES_STAFF, response=EscalationDetailOut, tags=["escalations"],
+         errors=READ_ERRORS)
+    def get_escalation(self, call, escalation_id):
+        """One escalation with its feedback and guidance notes."""
+        return self.customer.get_escalation(actor=call.actor, escalation_id=escalation_id)
+
+    @api("POST", f"{ESCALATION}/notes", roles=SALES_STAFF, body=EscalationNoteIn, response=EscalationDetailOut,
+         tags=["escalations"], errors=WRITE_ERRORS)
+    def note_escalation(self, call, escalation_id):
+        """Add the owner's feedback, or the manager's guidance (`guided`; next due in a working day, FR-30)."""
+        return self.customer.note_escalation(request_id=call.request_id, actor=call.actor,
+                                             escalation_id=escalation_id, note=call.body["note"])
+
+    @api("POST", f"{ESCALATION}/close", roles=SALES_STAFF, body=EscalationOutcomeIn, response=EscalationDetailOut,
+         tags=["escalations"], errors=WRITE_ERRORS)
+    def close_escalation(self, call, escalation_id):
+        """Close the escalation with its outcome (the owner or their manager)."""
+        return self.customer.close_escalation(request_id=call.request_id, actor=call.actor,
+                                              escalation_id=escalation_id, outcome=call.body["outcome"])
 
 
 def _page(call):

@@ -720,6 +720,79 @@ class ProposalRepository:
             " ORDER BY p.created_at DESC, p.id DESC LIMIT %s", params + [limit + 1])
 
 
+# -- escalations and guidance (FR-28, FR-30) -------------------------------------------------------
+ESCALATION_COLUMNS = "e.*, c.name AS customer_name, s.display_name AS owner_name"
+ESCALATION_FROM = "escalations e JOIN customers c ON c.id = e.customer_id LEFT JOIN staff s ON s.id = e.owner_id"
+
+
+class EscalationRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, escalation):
+        """Insert an open escalation; None when the customer already has one open."""
+        try:
+            with self.uow.savepoint("escalation_insert"):
+                self.uow.execute(
+                    "INSERT INTO escalations (id, number, customer_id, owner_id, owner_team, raised_by, reason,"
+                    " help_wanted, state, guidance_due_by) VALUES (%(id)s, %(number)s, %(customer_id)s,"
+                    " %(owner_id)s, %(owner_team)s, %(raised_by)s, %(reason)s, %(help_wanted)s, 'open',"
+                    " %(guidance_due_by)s)", escalation)
+        except psycopg2.errors.UniqueViolation:
+            return None
+        return self.get(escalation["id"])
+
+    def get(self, escalation_id, visibility=EVERYTHING):
+        condition, params = visibility.sql("e.owner_id", "e.owner_team")
+        return self.uow.one(
+            f"SELECT {ESCALATION_COLUMNS} FROM {ESCALATION_FROM} WHERE e.id = %s AND {condition}",
+            [escalation_id] + params)
+
+    def open_for(self, customer_id):
+        return self.uow.one("SELECT id, number FROM escalations WHERE customer_id = %s AND state <> 'closed'",
+                            (customer_id,))
+
+    def note(self, escalation_id, author_id, kind, note):
+        self.uow.execute("INSERT INTO escalation_notes (escalation_id, author_id, kind, note) VALUES (%s, %s, %s, %s)",
+                         (escalation_id, author_id, kind, note))
+
+    def notes(self, escalation_id):
+        return self.uow.all(
+            "SELECT author_id, kind, note, at FROM escalation_notes WHERE escalation_id = %s ORDER BY id",
+            (escalation_id,))
+
+    def move(self, escalation, to_state, **values):
+        sets, params = _set_clause(values, ("outcome", "closed_by", "closed_at", "guidance_due_by"))
+        return self.uow.one(
+            f"UPDATE escalations SET {', '.join(['state = %s'] + sets)}, version = version + 1, updated_at = now()"
+            " WHERE id = %s AND version = %s RETURNING id", [to_state] + params + [escalation["id"], escalation["version"]])
+
+    def follow_owner(self, customer_id, owner_id, owner_team):
+        self.uow.execute(
+            "UPDATE escalations SET owner_id = %s, owner_team = %s, version = version + 1, updated_at = now()"
+            " WHERE customer_id = %s AND state <> 'closed'", (owner_id, owner_team, customer_id))
+
+    def move_team(self, owner_id, team):
+        self.uow.execute(
+            "UPDATE escalations SET owner_team = %s WHERE owner_id = %s AND owner_team IS DISTINCT FROM %s",
+            (team, owner_id, team))
+
+    def page(self, visibility, filters, after, limit, now):
+        condition, params = visibility.sql("e.owner_id", "e.owner_team")
+        where = [condition]
+        for column, key in (("e.owner_id", "owner"), ("e.customer_id", "customer_id"), ("e.state", "state")):
+            if filters.get(key) is not None:
+                where.append(f"{column} = %s")
+                params.append(filters[key])
+        if filters.get("overdue") is not None:
+            where.append("(e.state <> 'closed' AND e.guidance_due_by < %s) = %s")
+            params += [now, filters["overdue"]]
+        _keyset(where, params, after, columns="e.created_at, e.id")
+        return self.uow.all(
+            f"SELECT {ESCALATION_COLUMNS} FROM {ESCALATION_FROM} WHERE {' AND '.join(where)}"
+            " ORDER BY e.created_at DESC, e.id DESC LIMIT %s", params + [limit + 1])
+
+
 # -- report aggregates -----------------------------------------------------------------------------
 class ReportRepository:
     """Figures per group for the gateway's reports (issue 8 joins them with the other services')."""

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from customer.exceptions import (
     ClassificationForbidden, FieldInvalid, InvalidState, NoApprover, OwnerNotEligible, ProposalApprovalForbidden,
-    ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
+    EscalationOwnerOnly, GuidanceForbidden, ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
     VisitNotApproved,
 )
 
@@ -509,3 +509,30 @@ def check_tender_window(kind, closes_at, now):
             raise FieldInvalid("closes_at", "the tender has already closed: must be in the future (FR-41)")
     elif closes_at is not None:
         raise FieldInvalid("closes_at", "only a tender has a closing time")
+
+
+# -- escalations and guidance (FR-28, FR-30) --------------------------------------------------------
+GUIDANCE_WORKING_DAYS = 1  # FR-30: the manager guides daily: by the end of the next working day
+
+
+def check_escalation_raiser(actor, customer):
+    """FR-28: the rep who owns the customer escalates it (a manager raising it would be escalating to
+    themselves)."""
+    if customer["owner_id"] is None or str(customer["owner_id"]) != actor["staff_id"]:
+        raise EscalationOwnerOnly("only the customer's owner escalates it to their manager (FR-28)")
+
+
+def check_guide(actor, escalation, manager_chain_ids):
+    check_line_approver(actor, escalation["owner_id"], manager_chain_ids, GuidanceForbidden,
+                        "the owner does not guide themselves: their manager does (FR-30)",
+                        "guidance comes from the owner's manager or a director (FR-30)")
+
+
+def check_escalation_open(escalation):
+    if escalation["state"] == "closed":
+        raise InvalidState("the escalation is closed")
+
+
+def guidance_overdue(escalation, now):
+    """FR-30: no guidance since the escalation or the last guidance, by the end of the next working day."""
+    return escalation["state"] != "closed" and now > escalation["guidance_due_by"]

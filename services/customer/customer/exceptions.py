@@ -7,7 +7,8 @@ __all__ = [
     "ConcurrentUpdate", "ReassignmentForbidden", "ClassificationForbidden", "ReviewApprovalForbidden",
     "VisitApprovalForbidden", "VisitRepOnly", "StaffChangeForbidden", "OwnerNotEligible",
     "VisitNotApproved", "ReviewPending", "ReviewExpired", "ProposalNotFound", "ProposalApprovalForbidden",
-    "ProposalOwnerOnly", "TenderClosed",
+    "ProposalOwnerOnly", "TenderClosed", "EscalationNotFound", "EscalationOpen", "GuidanceForbidden",
+    "EscalationOwnerOnly",
 ]
 
 
@@ -35,6 +36,10 @@ class OpportunityNotFound(NotFound):
 
 
 class ProposalNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class EscalationNotFound(NotFound):
     code = "NOT_FOUND"
 
 
@@ -143,3 +148,21 @@ class TenderClosed(BusinessRuleViolation):
     """FR-41: a tender's offer is submitted before the tender closes."""
 
     title = "The tender has closed"
+
+
+class EscalationOpen(Conflict):
+    """FR-28: one open escalation per customer; add to it rather than raising another."""
+
+    title = "This customer is already escalated"
+
+
+class GuidanceForbidden(Forbidden):
+    """FR-30: guidance on an escalated customer is the owner's manager's (or a director's)."""
+
+    title = "Not this escalation's manager"
+
+
+class EscalationOwnerOnly(Forbidden):
+    """FR-28: the rep who owns the customer escalates it."""
+
+    title = "Only the customer's owner escalates it"

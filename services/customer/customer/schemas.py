@@ -624,6 +624,60 @@ class ProposalDetailOut(ProposalOut):
     steps = fields.List(fields.Nested(ProposalStepOut))
 
 
+# -- escalations and guidance (FR-28, FR-30) --------------------------------------------------------
+class EscalationInput(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(1, 2000))
+    help_wanted = text(2000)
+
+
+class NoteInput(StrictSchema):
+    note = fields.String(required=True, validate=validate.Length(1, 4000))
+
+
+class OutcomeInput(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class EscalationFilters(StrictSchema):
+    owner = fields.UUID(load_default=None, allow_none=True)
+    customer_id = fields.UUID(load_default=None, allow_none=True)
+    state = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("open", "guided", "closed")))
+    overdue = fields.Boolean(load_default=None, allow_none=True)
+
+
+class EscalationNoteOut(Schema):
+    author_id = fields.String()
+    kind = fields.String()
+    note = fields.String()
+    at = fields.DateTime()
+
+
+class EscalationOut(Schema):
+    id = fields.String()
+    number = fields.String()
+    customer_id = fields.String()
+    customer_name = fields.String()
+    owner_id = fields.String(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    owner_team = fields.String(allow_none=True)
+    raised_by = fields.String()
+    reason = fields.String()
+    help_wanted = fields.String(allow_none=True)
+    state = fields.String()
+    guidance_due_by = fields.DateTime()
+    guidance_overdue = fields.Boolean()
+    outcome = fields.String(allow_none=True)
+    closed_by = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class EscalationDetailOut(EscalationOut):
+    notes = fields.List(fields.Nested(EscalationNoteOut))
+
+
 class PageInput(StrictSchema):
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_LIMIT))
 
@@ -673,6 +727,12 @@ proposal_response_input = ProposalResponseInput()
 proposal_filters = ProposalFilters()
 proposal_out = ProposalOut()
 proposal_detail_out = ProposalDetailOut()
+escalation_input = EscalationInput()
+note_input = NoteInput()
+outcome_input = OutcomeInput()
+escalation_filters = EscalationFilters()
+escalation_out = EscalationOut()
+escalation_detail_out = EscalationDetailOut()
 report_input = ReportInput()
 pipeline_input = PipelineInput()
 order_confirmed_data = OrderConfirmedData()

@@ -13,18 +13,19 @@ from nameko.timer import timer
 
 from customer import domain, events
 from customer.db import (
-    ClassificationRepository, ContactRepository, CustomerRepository, FollowUpRepository, LedgerRepository,
+    ClassificationRepository, ContactRepository, CustomerRepository, EscalationRepository, FollowUpRepository, LedgerRepository,
     OpportunityRepository, OverviewRepository, ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository,
     StaffRepository, TerritoryRepository, Visibility, VisitRepository,
 )
 from customer.exceptions import (
-    ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, FieldInvalid, OpportunityNotFound, ProposalNotFound,
+    ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, EscalationNotFound, EscalationOpen, FieldInvalid, OpportunityNotFound, ProposalNotFound,
     ReassignmentForbidden, ReviewNotFound, ReviewPending, StaffExists, StaffNotFound, VisitNotFound,
 )
 from customer.schemas import (
     approver_out, assign_input, candidate_out, classification_out, classify_input, close_input, contact_input,
     contact_out, customer_changes, customer_filters, customer_input, customer_out, decision_input, delay_input,
-    cancel_input, follow_up_input, follow_up_out, ledger_out, opportunity_changes, opportunity_filters,
+    cancel_input, escalation_detail_out, escalation_filters, escalation_input, escalation_out, note_input,
+    outcome_input, follow_up_input, follow_up_out, ledger_out, opportunity_changes, opportunity_filters,
     opportunity_input, opportunity_out, order_confirmed_data, pipeline_input, pool_filters, proposal_changes,
     proposal_detail_out, proposal_filters, proposal_input, proposal_out, proposal_response_input, purchase_out,
     reject_input, report_input, review_input, review_out, staff_changes, staff_filters, staff_input, staff_out,
@@ -195,6 +196,7 @@ class CustomerService(ServiceBase):
         VisitRepository(uow).move_team(staff["id"], staff["team"])
         OpportunityRepository(uow).move_team(staff["id"], staff["team"])
         ProposalRepository(uow).move_team(staff["id"], staff["team"])
+        EscalationRepository(uow).move_team(staff["id"], staff["team"])
 
     @rpc
     def get_staff(self, *, staff_id):
@@ -460,6 +462,7 @@ class CustomerService(ServiceBase):
                 raise ConcurrentUpdate("the customer changed meanwhile; read it again")
             OpportunityRepository(uow).follow_owner(customer["id"], target["id"], target["team"])
             ProposalRepository(uow).follow_owner(customer["id"], target["id"], target["team"])
+            EscalationRepository(uow).follow_owner(customer["id"], target["id"], target["team"])
             LedgerRepository(uow).record(
                 customer["id"], kind, target["id"], actor["staff_id"], data["reason"], owner_team=target["team"],
                 previous_owner_id=customer["owner_id"], source="manager", occurred_at=now)
@@ -1102,6 +1105,108 @@ class CustomerService(ServiceBase):
         if opportunity["stage"] == from_stage and not repo.update(opportunity["id"], opportunity["version"],
                                                                   {"stage": to_stage}):
             raise ConcurrentUpdate("the opportunity changed meanwhile; try again")
+
+    # == escalations and guidance (FR-28, FR-30) ==================================================
+    @rpc
+    def escalate_customer(self, *, request_id, actor, customer_id, escalation):
+        """FR-28: the owner escalates a customer they expect to be hard to win to their manager for a
+        joint approach; guidance is due by the end of the next working day (FR-30)."""
+        actor = load_actor(actor)
+        data = load(escalation_input, escalation)
+
+        def run(uow):
+            customer = self._customer(uow, actor, customer_id)
+            domain.check_escalation_raiser(actor, customer)
+            repo, now = EscalationRepository(uow), _now()
+            row = repo.add(dict(
+                data, id=uuid.uuid4(), number=uow.next_number("ESC", now.year), customer_id=customer["id"],
+                owner_id=customer["owner_id"], owner_team=customer["owner_team"], raised_by=actor["staff_id"],
+                guidance_due_by=workdays.deadline_after_working_days(now, domain.GUIDANCE_WORKING_DAYS)))
+            if row is None:
+                current = repo.open_for(customer["id"])
+                raise EscalationOpen(f"the customer is already escalated ({current['number']}): add to it",
+                                     escalation_id=str(current["id"]))
+            return self._escalation_out(uow, row, now)
+
+        return self._command("escalate_customer", request_id,
+                             {"actor": actor, "customer_id": str(customer_id), "escalation": data}, run)
+
+    @staticmethod
+    def _escalation(uow, actor, escalation_id):
+        row = EscalationRepository(uow).get(_uuid(escalation_id, "escalation_id"), _visibility(actor, pool=False))
+        if row is None:
+            raise EscalationNotFound(f"escalation {escalation_id} not found")
+        return row
+
+    @staticmethod
+    def _escalation_out(uow, row, now):
+        return escalation_detail_out.dump(dict(row, notes=EscalationRepository(uow).notes(row["id"]),
+                                               guidance_overdue=domain.guidance_overdue(row, now)))
+
+    @rpc
+    def get_escalation(self, *, actor, escalation_id):
+        actor = load_actor(actor)
+        with self.db.transaction() as uow:
+            return self._escalation_out(uow, self._escalation(uow, actor, escalation_id), _now())
+
+    @rpc
+    def list_escalations(self, *, actor, filters=None, limit=None, cursor=None):
+        """Escalations the actor may see; `state=open` or `overdue=true` is a manager's to-do (FR-30)."""
+        actor = load_actor(actor)
+        filters = load(escalation_filters, filters or {})
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        now = _now()
+        with self.db.transaction() as uow:
+            rows = EscalationRepository(uow).page(_visibility(actor, pool=False), filters, after, limit, now)
+        return _page(rows, limit, _by_time("created_at"),
+                     lambda row: escalation_out.dump(dict(row, guidance_overdue=domain.guidance_overdue(row, now))))
+
+    @rpc
+    def note_escalation(self, *, request_id, actor, escalation_id, note):
+        """FR-30: the owner's feedback, or the manager's guidance (the escalation is then `guided`
+        and the next guidance is due by the end of the next working day)."""
+        actor = load_actor(actor)
+        data = load(note_input, {"note": note})
+
+        def run(uow):
+            escalation = self._escalation(uow, actor, escalation_id)
+            domain.check_escalation_open(escalation)
+            repo, now = EscalationRepository(uow), _now()
+            if str(escalation["owner_id"]) == actor["staff_id"]:
+                kind, to_state, values = "feedback", escalation["state"], {}
+            else:
+                chain = [m["id"] for m in StaffRepository(uow).chain(escalation["owner_id"])]
+                domain.check_guide(actor, escalation, chain)
+                kind, to_state = "guidance", "guided"
+                values = {"guidance_due_by": workdays.deadline_after_working_days(now, domain.GUIDANCE_WORKING_DAYS)}
+            if not repo.move(escalation, to_state, **values):
+                raise ConcurrentUpdate("the escalation changed meanwhile; read it again")
+            repo.note(escalation["id"], actor["staff_id"], kind, data["note"])
+            return self._escalation_out(uow, repo.get(escalation["id"]), now)
+
+        return self._command("note_escalation", request_id,
+                             {"actor": actor, "escalation_id": str(escalation_id), "note": data}, run)
+
+    @rpc
+    def close_escalation(self, *, request_id, actor, escalation_id, outcome):
+        """The owner or their manager closes it with the outcome (won over, handed over, given up)."""
+        actor = load_actor(actor)
+        data = load(outcome_input, {"outcome": outcome})
+
+        def run(uow):
+            escalation = self._escalation(uow, actor, escalation_id)
+            domain.check_escalation_open(escalation)
+            if str(escalation["owner_id"]) != actor["staff_id"]:
+                domain.check_guide(actor, escalation,
+                                   [m["id"] for m in StaffRepository(uow).chain(escalation["owner_id"])])
+            repo, now = EscalationRepository(uow), _now()
+            if not repo.move(escalation, "closed", outcome=data["outcome"], closed_by=actor["staff_id"], closed_at=now):
+                raise ConcurrentUpdate("the escalation changed meanwhile; read it again")
+            return self._escalation_out(uow, repo.get(escalation["id"]), now)
+
+        return self._command("close_escalation", request_id,
+                             {"actor": actor, "escalation_id": str(escalation_id), "outcome": data}, run)
 
     # == aggregates for the gateway's reports (issue 8 joins them) ===================================
     @rpc
