@@ -37,6 +37,10 @@ def seed(platform):
     visit = logged_visit(rep, org.manager, customer_id)
     opportunity = rep.post("opportunities", {"customer_id": customer_id, "title": "second line",
                                              "expected_amount": "5000.00", "probability": 40}, expect=201)
+    rep.patch(f"opportunities/{opportunity['id']}", {"stage": "qualified", "priority": "high"}, expect=200)
+    proposal = rep.post("proposals", {"opportunity_id": opportunity["id"], "title": "second line",
+                                      "content": "scope and price"}, expect=201)
+    escalation = rep.post(f"customers/{customer_id}/escalations", {"reason": "tender committee"}, expect=201)
     quote = rep.post("quotes", {"customer_id": customer_id, "valid_until": str(date.today() + timedelta(days=30)),
                                 "lines": [{"sku": "PUMP-200", "quantity": 1}]}, expect=201)
     ret = rep.post("returns", {"delivery_id": delivery["id"], "lines": [{"sku": "PUMP-200", "quantity": 1}],
@@ -52,7 +56,8 @@ def seed(platform):
     return {"customer_id": customer_id, "order_id": order["id"], "delivery_id": delivery["id"],
             "invoice_id": invoice["id"], "receipt_id": receipt["id"], "visit_id": visit["id"],
             "opportunity_id": opportunity["id"], "quote_id": quote["id"], "return_id": ret["id"],
-            "loan_id": loan["id"], "service_request_id": request["id"], "document_id": movement["document_id"],
+            "loan_id": loan["id"], "service_request_id": request["id"], "proposal_id": proposal["id"],
+            "escalation_id": escalation["id"], "document_id": movement["document_id"],
             "staff_id": me["staff_id"], "sku": "PUMP-200", "month": month, "code": "EAST",
             "review_id": str(uuid.uuid4()), "contract_id": str(uuid.uuid4()), "target_id": str(uuid.uuid4()),
             "allocation_id": str(uuid.uuid4())}
