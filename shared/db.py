@@ -36,6 +36,15 @@ TRANSIENT_ERRORS = (
     psycopg2.errors.DeadlockDetected,
     psycopg2.errors.LockNotAvailable,
 )
+# a server shutting down or starting (admin_shutdown, crash_shutdown, cannot_connect_now); errors
+# of the connection itself (refused, reset, closed) carry no SQLSTATE at all
+SERVER_GONE = (None, "57P01", "57P02", "57P03")
+
+
+def connection_lost(exc):
+    """True when `exc` means the connection (or the server) is gone, not that a statement failed."""
+    return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and \
+        getattr(exc, "pgcode", None) in SERVER_GONE
 
 
 def json_default(value):

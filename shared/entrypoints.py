@@ -30,14 +30,13 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from shared import config, envelope as envelopes, metrics
 from shared.db import TRANSIENT_ERRORS, dumps
+from shared.outages import BROKER_ERRORS, as_unavailable
 from shared.errors import SalesError, ServiceUnavailable, transportable
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE = "sales.dlx"
 PARKED_QUEUE = "sales.parked"
-
-
 def queue_arguments(dead_letter=True):
     if not config.as_bool(config.get("QUORUM_QUEUES", False)):
         return {}
@@ -68,11 +67,24 @@ class Rpc(nameko_rpc.Rpc):
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)
 
     def handle_result(self, message, worker_ctx, result, exc_info):
-        if exc_info is not None and isinstance(exc_info[1], SalesError):
-            sent = transportable(exc_info[1])
-            self.rpc_consumer.handle_result(message, result, (type(sent), sent, exc_info[2]))
+        """Reply — a lost database connection as ServiceUnavailable (DB_UNAVAILABLE, 503 at the
+        gateway) rather than an internal error. If the reply cannot be sent (the broker went away),
+        log it and go on: nameko would
+        otherwise let the error kill the whole container — the process exits on a broker restart.
+        The request is not acked, so the broker gives it again once back (the command runs again,
+        idempotent by its request_id), and the caller, whose reply never came, resends it."""
+        if exc_info is not None and as_unavailable(exc_info[1]) is not exc_info[1]:
+            exc_info = (ServiceUnavailable, as_unavailable(exc_info[1]), exc_info[2])
+        try:
+            if exc_info is not None and isinstance(exc_info[1], SalesError):
+                sent = transportable(exc_info[1])
+                self.rpc_consumer.handle_result(message, result, (type(sent), sent, exc_info[2]))
+                return result, exc_info
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except BROKER_ERRORS as exc:
+            log.warning("RPC %s: reply not sent (%s: %s); the request will be redelivered",
+                        self.method_name, type(exc).__name__, exc)
             return result, exc_info
-        return super().handle_result(message, worker_ctx, result, exc_info)
 
 
 rpc = Rpc.decorator

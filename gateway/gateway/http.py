@@ -41,6 +41,7 @@ from gateway.ratelimit import retry_after
 from shared import context
 from shared.db import json_default
 from shared.errors import MalformedRequest, SalesError, ValidationFailed
+from shared.outages import as_unavailable
 from shared.validation import load
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ class ApiEntrypoint(HttpRequestHandler):
     def _problem(self, exc, request):
         if isinstance(exc, BadRequest):  # nameko: the arguments do not fit the method
             exc = MalformedRequest(str(exc))
+        exc = as_unavailable(exc)  # its database or the broker gone for a moment: 503, not 500
         if not isinstance(exc, SalesError):
             log.error("unhandled error answered as 500", exc_info=(type(exc), exc, exc.__traceback__))
         elif exc.status >= 500:

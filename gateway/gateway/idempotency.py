@@ -14,10 +14,12 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
 from gateway.db import IdempotencyRecords
 from gateway.exceptions import IdempotencyKeyInUse, InvalidHeader
-from shared.db import dumps
-from shared.errors import IdempotencyKeyReused
+from shared.db import TRANSIENT_ERRORS, dumps
+from shared.errors import IdempotencyKeyReused, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_HEADERS = ("Content-Type", "Location")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 _NAMESPACE = uuid.UUID("0d4c7a3e-5f5b-4f43-9a3c-1b2f6f0f3a61")
+FINISH_RETRY_SECONDS = 5.0  # how long recording an answer is retried through a database hiccup
 
 
 def read_key(headers):
@@ -85,16 +88,22 @@ class Claim:
         return StoredAnswer(row["status"], row["response_headers"] or {}, row["response_body"])
 
     def finish(self, status, headers, body):
-        """Keep the answer (a 5xx releases the key instead). Never fails the request: at worst the
-        record stays in progress until the lock timeout and a retry runs the command again,
-        which the service answers from its own idempotency record."""
+        """Keep the answer (a 5xx releases the key instead), retrying a few seconds through a
+        database hiccup — the request may have failed for that very reason (the server restarted
+        under it), and a key left in progress refuses the client's resend (409) until the lock
+        timeout. Never fails the request: at worst the record stays in progress until the lock
+        timeout and a retry runs the command again, which the service answers from its own
+        idempotency record."""
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         try:
-            with self.database.transaction() as uow:
-                records = IdempotencyRecords(uow)
-                if status >= 500:
-                    records.release(self.credential_id, self.key)
-                else:
-                    records.complete(self.credential_id, self.key, status, kept, body)
+            for attempt in Retrying(stop=stop_after_delay(FINISH_RETRY_SECONDS), reraise=True,
+                                    wait=wait_exponential(multiplier=0.1, max=1),
+                                    retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,))):
+                with attempt, self.database.transaction() as uow:
+                    records = IdempotencyRecords(uow)
+                    if status >= 500:
+                        records.release(self.credential_id, self.key)
+                    else:
+                        records.complete(self.credential_id, self.key, status, kept, body)
         except Exception:  # logged; the answer itself still goes out
             log.exception("could not record the answer for an Idempotency-Key")

@@ -161,3 +161,24 @@ def test_relays_in_several_replicas_publish_every_row_and_mark_it_sent(pool_fact
     # each row was claimed by exactly one replica (SKIP LOCKED): every event once, none twice
     assert sorted(received) == list(range(120))
     relays[0].update_stats(force=True)
+
+
+def test_a_connection_lost_under_a_request_is_answered_unavailable_and_the_next_one_reconnects(pool_factory):
+    """A database restart (issue 9) ends the server process of every open connection: the request
+    using one fails — answered DB_UNAVAILABLE (503 with Retry-After at the gateway), not an
+    internal error — and the next request gets a working connection."""
+    from shared.outages import as_unavailable
+
+    pool = pool_factory(size=3)
+    with pytest.raises(Exception) as info:
+        with pool.transaction() as uow:
+            pid = uow.scalar("SELECT pg_backend_pid()")
+            with pool.transaction() as other:  # what the restart does to this connection
+                assert other.scalar("SELECT pg_terminate_backend(%s)", (pid,)) is True
+            uow.scalar("SELECT 1")
+    answered = as_unavailable(info.value)
+    assert isinstance(answered, ServiceUnavailable) and answered.code == "DB_UNAVAILABLE", info.value
+    assert answered.status == 503
+    for _ in range(3):
+        with pool.transaction() as uow:
+            assert uow.scalar("SELECT 1") == 1

@@ -10,6 +10,7 @@ import importlib.util
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import eventlet
@@ -17,6 +18,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 RETRYABLE = {500, 502, 503, 504}
+# 409s the API says to resend as they are: the same key's first attempt, or a saga on the order, still running
+RETRYABLE_CONFLICTS = ('"IDEMPOTENCY_KEY_IN_USE"', '"CONFIRMATION_IN_PROGRESS"')
 RETRY_FOR = 60.0  # seconds a request is retried before it counts as failed
 FINAL = ("confirmed", "credit_hold", "partially_shipped", "shipped", "invoiced", "paid", "closed", "cancelled")
 
@@ -42,42 +45,45 @@ class Driver:
         self.platform, self.org = platform, org
         self.requests = self.attempts = 0
         self.failures = []
+        self.why_retried = Counter()  # "503", "ConnectionError: refused", ... → resends
         self.timeline = []  # (started, ended) of every request
         self.running = True
         self.threads = []
 
-    def send(self, client, method, path, body=None, expect=200, key=None):
+    def send(self, client, method, path, body=None, expect=200, key=None, api=None):
         """One request, sent again (same Idempotency-Key) while the answer is 5xx, none, or 409
-        IDEMPOTENCY_KEY_IN_USE; anything else unexpected is a failure (None is returned)."""
+        IDEMPOTENCY_KEY_IN_USE or CONFIRMATION_IN_PROGRESS ("retry shortly"); anything else
+        unexpected is a failure (None is returned)."""
         key = key or (str(uuid.uuid4()) if method == "POST" else None)
         headers = dict(client.headers, **({"Idempotency-Key": key} if key else {}))
         self.requests += 1
         started = time.monotonic()
         try:
-            return self._send(method, path, body, expect, headers, started)
+            return self._send(method, (api or self.platform.api)(path), body, expect, headers, started)
         finally:
             self.timeline.append((started, time.monotonic()))
 
-    def _send(self, method, path, body, expect, headers, started):
+    def _send(self, method, url, body, expect, headers, started):
         deadline = started + RETRY_FOR
         while True:
             self.attempts += 1
             try:
-                answer = requests.request(method, self.platform.api(path), json=body, headers=headers, timeout=30)
+                answer = requests.request(method, url, json=body, headers=headers, timeout=30)
             except requests.RequestException as exc:
-                why = f"{type(exc).__name__}"
+                why = f"{type(exc).__name__}" + (": refused" if "refused" in str(exc) else "")
             else:
                 why = f"{answer.status_code} {answer.text[:200]}"
                 if answer.status_code == expect:
                     return answer.json()
                 retry = answer.status_code in RETRYABLE or (
-                    answer.status_code == 409 and "IDEMPOTENCY_KEY_IN_USE" in answer.text)
+                    answer.status_code == 409 and any(code in answer.text for code in RETRYABLE_CONFLICTS))
                 if not retry:
-                    self.failures.append(f"{method} {path}: {why}")
+                    self.failures.append(f"{method} {url}: {why}")
                     return None
             if time.monotonic() > deadline:
-                self.failures.append(f"{method} {path}: still {why} after {RETRY_FOR:g} s of retries")
+                self.failures.append(f"{method} {url}: still {why} after {RETRY_FOR:g} s of retries")
                 return None
+            self.why_retried[why.split(" ", 1)[0] if why[:1].isdigit() else why] += 1
             eventlet.sleep(0.2)
 
     def spawn(self, *works):
@@ -105,8 +111,10 @@ class OrderLoad(Driver):
     at most `orders` of them and for at most `seconds`; every third confirmed order is delivered
     and its goods issued (a delivery note and a goods issue through the warehouse)."""
 
-    def __init__(self, platform, org, orders=60, seconds=60.0, sellers=2, pause=0.05):
+    def __init__(self, platform, org, orders=60, seconds=60.0, sellers=2, pause=0.05, gateways=None):
         super().__init__(platform, org)
+        # seller i calls gateway i (of several replicas), else the platform's one
+        self.apis = [(lambda path, g=g: g.url("/api/v1/" + path)) for g in gateways or []] or [platform.api]
         self.limit, self.seconds, self.sellers, self.pause = orders, seconds, sellers, pause
         self.keys = []          # every order's Idempotency-Key
         self.placed = {}        # order id -> number, answered 201
@@ -117,31 +125,35 @@ class OrderLoad(Driver):
     def start(self):
         self.baseline = {o["id"] for o in self.order_books()}
         self.started = time.monotonic()
-        return self.spawn(*[(self.sell, ()) for _ in range(self.sellers)])
+        return self.spawn(*[(self.sell, (self.apis[i % len(self.apis)],)) for i in range(self.sellers)])
 
-    def sell(self):
+    def sell(self, api):
         rep, org = self.org.rep, self.org
         while self.running and len(self.keys) < self.limit and time.monotonic() - self.started < self.seconds:
             key = str(uuid.uuid4())
             self.keys.append(key)
-            order = self.send(rep, "POST", "orders", org.order_body(1), expect=201, key=key)
+            order = self.send(rep, "POST", "orders", org.order_body(1), expect=201, key=key, api=api)
             if order:
                 self.placed[order["id"]] = order["number"]
-                answer = self.send(rep, "POST", f"orders/{order['id']}/confirm")
+                answer = self.send(rep, "POST", f"orders/{order['id']}/confirm", api=api)
                 if answer and answer["status"] == "confirmed":
                     self.confirmed.add(order["id"])
                     if len(self.confirmed) % 3 == 0:
-                        self.deliver(order["id"])
+                        self.deliver(order["id"], api)
                 elif answer:
                     self.failures.append(f"order {order['number']} ended {answer['status']}")
             eventlet.sleep(self.pause)
         self.ended = time.monotonic()
 
-    def deliver(self, order_id):
+    def deliver(self, order_id, api):
         delivery = self.send(self.org.rep, "POST", "deliveries", {
-            "order_id": order_id, "lines": [{"sku": "PUMP-200", "quantity": 1}]}, expect=201)
+            "order_id": order_id, "lines": [{"sku": "PUMP-200", "quantity": 1}]}, expect=201, api=api)
         if delivery:
-            self.send(self.org.warehouse, "POST", f"deliveries/{delivery['id']}/issue")
+            self.send(self.org.warehouse, "POST", f"deliveries/{delivery['id']}/issue", api=api)
+
+    def finish(self, after=5.0):
+        """End the load `after` seconds from now (or at its count, if that comes first)."""
+        self.seconds = time.monotonic() - self.started + after
 
     def wait(self, timeout=None):
         """Until every seller is done (its count or its time reached)."""
@@ -166,7 +178,7 @@ class OrderLoad(Driver):
         lost = [n for i, n in self.placed.items() if i not in orders]
         lost += [self.placed[i] for i in self.confirmed if i in orders and orders[i]["status"] in ("draft", "cancelled")]
         duplicated = max(0, len(orders) - len(self.keys))
-        stuck = [o["number"] for o in orders.values() if o["status"] not in FINAL]
+        stuck = [f"{o['number']} ({o['status']})" for o in orders.values() if o["status"] not in FINAL]
         return lost, duplicated, stuck
 
 
@@ -195,7 +207,8 @@ def settle(platform, load, services, timeout=90.0):
 
 
 def figures(name, load, lost, duplicated, stuck, violations, recovered):
+    retried = ", ".join(f"{why} ×{n}" for why, n in load.why_retried.most_common())
     return (f"{name}: {len(load.keys)} orders at {load.rate:.1f}/s ({len(load.confirmed)} confirmed, "
-            f"{load.retries} retries, {len(load.failures)} failed requests); lost {len(lost)}, duplicated "
+            f"{load.retries} retries{f' ({retried})' if retried else ''}, {len(load.failures)} failed requests); lost {len(lost)}, duplicated "
             f"{duplicated}, stuck {len(stuck)}; invariants {'hold' if not violations else f'{len(violations)} violated'};"
             f" settled {recovered:.1f} s after the load")

@@ -2,6 +2,7 @@
 the change starts from is part of the WHERE clause) or runs under a row lock; nothing is read,
 changed in Python and written back."""
 import uuid
+from datetime import datetime
 
 import psycopg2
 
@@ -493,6 +494,23 @@ class Invoices:
         return self.uow.all(
             "UPDATE order_invoices SET settled_at = %s WHERE invoice_id = %s AND settled_at IS NULL RETURNING order_id",
             (settled_at, invoice_id))
+
+    def known(self, invoice_id):
+        return self.uow.scalar("SELECT count(*) FROM order_invoices WHERE invoice_id = %s", (invoice_id,)) > 0
+
+    def settle_later(self, invoice_id, settled_at):
+        """invoice.settled came before invoice.issued (each has its own queue): keep the settlement
+        until the invoice is heard of (a mark beside the other applied movements)."""
+        self.uow.execute(
+            "INSERT INTO applied_movements (kind, key1, key2) VALUES ('early_settlement', %s, %s)"
+            " ON CONFLICT DO NOTHING", (invoice_id, settled_at.isoformat()))
+
+    def settled_early(self, invoice_id):
+        """The settlement kept for an invoice issued just now, if it came first (else None)."""
+        value = self.uow.scalar(
+            "DELETE FROM applied_movements WHERE kind = 'early_settlement' AND key1 = %s RETURNING key2",
+            (invoice_id,))
+        return datetime.fromisoformat(value) if value else None
 
 
 # -- quotas ---------------------------------------------------------------------------------------------

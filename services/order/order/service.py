@@ -707,6 +707,10 @@ class OrderService(ServiceBase):
         for order_id, amount in touched.items():
             invoices.add(data["invoice_id"], order_id, data["number"], amount, data["issued_at"])
             self._progress(uow, order_id, data["issued_at"])
+        settled_at = invoices.settled_early(data["invoice_id"]) if touched else None
+        if settled_at is not None:  # invoice.settled came first: it applies now, at its own time
+            for row in invoices.settle(data["invoice_id"], settled_at):
+                self._progress(uow, row["order_id"], settled_at)
 
     @event_handler("billing", "invoice.reversed", expects=schemas.invoice_reversed_data)
     def on_invoice_reversed(self, uow, event):
@@ -729,7 +733,12 @@ class OrderService(ServiceBase):
     def on_invoice_settled(self, uow, event):
         """Paid once every invoice of the order is settled."""
         data = event["data"]
-        for row in Invoices(uow).settle(data["invoice_id"], data["settled_at"]):
+        invoices = Invoices(uow)
+        if not invoices.known(data["invoice_id"]):
+            if data["order_ids"]:  # it came before invoice.issued: applied when that one comes
+                invoices.settle_later(data["invoice_id"], data["settled_at"])
+            return
+        for row in invoices.settle(data["invoice_id"], data["settled_at"]):
             self._progress(uow, row["order_id"], data["settled_at"])
 
     @event_handler("inventory", "goods.returned", expects=schemas.goods_returned_data)

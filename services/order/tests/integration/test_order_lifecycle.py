@@ -43,6 +43,22 @@ def test_fr61_the_order_follows_shipment_invoice_and_payment(desk):
     assert desk.rpc.get_order(actor=org.rep, order_id=order["id"])["status"] == "closed"
 
 
+def test_fr61_an_invoice_settled_before_its_issue_is_heard_of_still_makes_the_order_paid(desk):
+    """Each event type has its own queue, so invoice.settled may be handled before invoice.issued
+    (the issue's handler retried, a replica slower): the settlement is kept, not lost (issue 9)."""
+    org = desk.org()
+    order = desk.confirmed(org.rep, org.customer, [{"sku": "P1", "quantity": 2}])
+    issued = desk.issue(order, {"P1": 2})
+    invoice_id = rid()
+    settled = desk.settle(invoice_id, [order["id"]])
+    assert desk.rpc.get_order(actor=org.rep, order_id=order["id"])["status"] == "shipped"
+    desk.invoice(order, issued, invoice_id=invoice_id)
+    paid = desk.rpc.get_order(actor=org.rep, order_id=order["id"])
+    assert paid["status"] == "paid" and paid["paid_at"] == settled["settled_at"]
+    assert [e["event_type"] for e in desk.outbox() if e["data"].get("order_id") == order["id"]] == [
+        "order.confirmed", "order.shipped", "order.invoiced", "order.paid"]
+
+
 def test_the_same_event_delivered_twice_moves_the_order_once(desk):
     org = desk.org()
     order = desk.confirmed(org.rep, org.customer, [{"sku": "P1", "quantity": 4}])
