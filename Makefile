@@ -33,6 +33,7 @@ IMAGE_TAG    ?= latest
 help:
 	@echo "make up            start PostgreSQL/RabbitMQ if stopped, migrate, start all six processes"
 	@echo "make test          run every test suite (TESTS=path TEST_ARGS='-k foo -x' to narrow)"
+	@echo "make test-security the security and concurrency suites (docs/SECURITY.md)"
 	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt"
 	@echo "make migrate       create and migrate the six databases"
 	@echo "make run-<name>    run one process alone: $(PROCESSES)"
@@ -98,6 +99,11 @@ home = $(if $(filter gateway,$(1)),gateway,services/$(1))
 .PHONY: $(TEST_ALONE) test-faults rpc-contracts check-rpc-contracts
 $(TEST_ALONE): test-%: venv
 	PYTHONPATH=$(CURDIR):$(CURDIR)/$(call home,$*) $(BIN)/nameko test $(call home,$*)/tests $(TEST_ARGS)
+
+# The security and concurrency suites alone (issue 9; `make test` runs them too): docs/SECURITY.md.
+.PHONY: test-security
+test-security: venv
+	$(BIN)/nameko test tests/security tests/concurrency $(TEST_ARGS)
 
 # The fault suite: real processes, slow (issue 9 owns the suite; the rolling upgrade lives in it).
 test-faults: venv

@@ -18,6 +18,7 @@ import requests
 from tests.e2e.conftest import start_module_platform  # noqa: F401  (the module's platform)
 from tests.e2e.osb import Org
 from tests.e2e.reports_data import collected, invoiced, logged_visit
+from tests.security.leaks import secrets_in_logs
 
 pytestmark = pytest.mark.slow
 
@@ -252,3 +253,12 @@ def _masked(answer, value):
     text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)?", "<time>", text)
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", text)
     return text
+
+
+def test_no_token_or_password_in_the_logs_of_this_run(platform, world):
+    """The same log check as tests/security/test_access.py, after a whole order-to-cash business and
+    every refused probe above: no access token or the admin's password in any process's log."""
+    clients = [world.a, world.b, world.other_manager, world.org.admin, world.org.manager, world.org.head,
+               world.org.finance, world.org.warehouse, world.org.pm]
+    tokens = [client.headers["Authorization"].split()[1] for client in clients]
+    assert not secrets_in_logs(platform, tokens + [platform.admin_password])
