@@ -37,6 +37,7 @@ help:
 	@echo "make test          run every test suite (TESTS=path TEST_ARGS='-k foo -x' to narrow)"
 	@echo "make bench         baselines + orders + reads + scale, one run (BENCH_ARGS='--scale 10000'); docs/PERFORMANCE.md"
 	@echo "make venv          create/refresh .venv from requirements.txt + constraints.txt, and the console's ECharts"
+	@echo "make test-security the security and concurrency suites (docs/SECURITY.md)"
 	@echo "make migrate       create and migrate the six databases"
 	@echo "make verify        check the running platform's books across services (invariants)"
 	@echo "make test-faults   the fault suite: kills, restarts, duplicates, replicas (under 20 min)"
@@ -114,6 +115,11 @@ home = $(if $(filter gateway,$(1)),gateway,services/$(1))
 .PHONY: $(TEST_ALONE) test-faults verify rpc-contracts check-rpc-contracts
 $(TEST_ALONE): test-%: venv
 	PYTHONPATH=$(CURDIR):$(CURDIR)/$(call home,$*) $(BIN)/nameko test $(call home,$*)/tests $(TEST_ARGS)
+
+# The security and concurrency suites alone (issue 9; `make test` runs them too): docs/SECURITY.md.
+.PHONY: test-security
+test-security: venv
+	$(BIN)/nameko test tests/security tests/concurrency $(TEST_ARGS)
 
 # The fault suite: real processes, slow (issue 9 owns the suite; the rolling upgrade lives in it).
 test-faults: venv

@@ -5,8 +5,12 @@
   * a repeat with the same key and the same request gets the first answer (status, body and the
     headers that matter) plus `Idempotent-Replayed: true`, and calls nothing;
   * the same key with another request (method, path or body) gets 422 IDEMPOTENCY_KEY_REUSED;
-  * a 5xx answer deletes the record, so the client may retry and the command runs again; the
-    service is idempotent too, because its `request_id` is derived from (credential, key).
+  * only a final answer is kept: a success, or a refusal of the request itself (400-422 but 409).
+    A 5xx, and a refusal that says "not now" — 409, a conflict with a state that can change
+    (INSUFFICIENT_STOCK until goods come in, INVALID_STATE until the document moves on), and 408, 425,
+    429 — delete the record, so a retry with the same key runs the command again rather than replaying
+    a stale refusal. That is safe: a refused command changed nothing, and the service is idempotent
+    too, because its `request_id` is derived from (credential, key).
 """
 import hashlib
 import logging
@@ -51,6 +55,14 @@ def request_hash(method, path, payload):
     return hashlib.sha256(dumps([method, path, payload]).encode()).hexdigest()
 
 
+NOT_NOW = frozenset({408, 409, 425, 429})  # refusals a retry may find different
+
+
+def final(status):
+    """Whether an answer with this status is kept for a replay."""
+    return status < 500 and status not in NOT_NOW
+
+
 @dataclass(frozen=True)
 class StoredAnswer:
     status: int
@@ -88,12 +100,12 @@ class Claim:
         return StoredAnswer(row["status"], row["response_headers"] or {}, row["response_body"])
 
     def finish(self, status, headers, body):
-        """Keep the answer (a 5xx releases the key instead), retrying a few seconds through a
-        database hiccup — the request may have failed for that very reason (the server restarted
-        under it), and a key left in progress refuses the client's resend (409) until the lock
-        timeout. Never fails the request: at worst the record stays in progress until the lock
-        timeout and a retry runs the command again, which the service answers from its own
-        idempotency record."""
+        """Keep a final answer (any other — a 5xx, or a "not now" refusal such as 409 — releases the
+        key), retrying a few seconds through a database hiccup — the request may have failed for
+        that very reason (the server restarted under it), and a key left in progress refuses the
+        client's resend (409) until the lock timeout. Never fails the request: at worst the record
+        stays in progress until the lock timeout and a retry runs the command again, which the
+        service answers from its own idempotency record."""
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         try:
             for attempt in Retrying(stop=stop_after_delay(FINISH_RETRY_SECONDS), reraise=True,
@@ -101,7 +113,7 @@ class Claim:
                                     retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,))):
                 with attempt, self.database.transaction() as uow:
                     records = IdempotencyRecords(uow)
-                    if status >= 500:
+                    if not final(status):
                         records.release(self.credential_id, self.key)
                     else:
                         records.complete(self.credential_id, self.key, status, kept, body)

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from nameko.extensions import DependencyProvider
 
 from shared.entrypoints import rpc
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, ValidationFailed
 
 
 def _import_the_gateway_package():
@@ -91,6 +91,8 @@ class FakeCustomer:
     def create_customer(self, *, request_id, actor, customer):
         self._record("create_customer", request_id=request_id, actor=actor, customer=customer)
         self._behave()
+        if UPSTREAM.mode == "invalid":
+            raise ValidationFailed("no such territory", errors={"region": ["not a territory"]})
         if UPSTREAM.mode == "duplicate":
             raise Conflict(f"{customer['name']} is already recorded; owner: Wang Fang",
                            code="DUPLICATE_CUSTOMER", owner_id="6f1c1f0e-6d3b-4b7c-9a55-3d1f0b2a9c10",

@@ -165,15 +165,33 @@ def test_api_idempotency_keys_are_scoped_to_the_credential(gateway, token_for, u
     assert len(upstream.of("create_customer")) == 2
 
 
-def test_api_idempotency_replays_a_refusal_too(gateway, token_for, upstream):
+def test_api_idempotency_replays_a_final_refusal_too(gateway, token_for, upstream):
+    upstream.mode = "invalid"  # the input itself is wrong (422): retrying cannot change that
+    headers = dict(token_for("sales_rep"), **{"Idempotency-Key": "bad-1"})
+    body = new_customer()
+    first = gateway.post(CUSTOMERS, json=body, headers=headers)
+    second = gateway.post(CUSTOMERS, json=body, headers=headers)
+    assert first.status_code == second.status_code == 422
+    assert first.json() == second.json() and second.headers["Content-Type"] == "application/problem+json"
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert len(upstream.of("create_customer")) == 1
+
+
+def test_api_idempotency_keeps_no_not_now_refusal(gateway, token_for, upstream):
+    """A 409 refuses for a state that can change: the key is released, a retry runs the command again
+    (and, once the state allows it, succeeds), instead of replaying the stale refusal."""
     upstream.mode = "duplicate"
     headers = dict(token_for("sales_rep"), **{"Idempotency-Key": "dup-1"})
     body = new_customer()
     first = gateway.post(CUSTOMERS, json=body, headers=headers)
     second = gateway.post(CUSTOMERS, json=body, headers=headers)
-    assert first.status_code == second.status_code == 409
-    assert first.json() == second.json() and second.headers["Content-Type"] == "application/problem+json"
-    assert len(upstream.of("create_customer")) == 1
+    assert first.status_code == second.status_code == 409 and "Idempotent-Replayed" not in second.headers
+    upstream.mode = "ok"
+    third = gateway.post(CUSTOMERS, json=body, headers=headers)
+    assert third.status_code == 201 and "Idempotent-Replayed" not in third.headers
+    assert gateway.post(CUSTOMERS, json=body, headers=headers).headers["Idempotent-Replayed"] == "true"
+    calls = upstream.of("create_customer")
+    assert len(calls) == 3 and len({call["request_id"] for call in calls}) == 1  # the service dedups
 
 
 def test_api_idempotency_concurrent_duplicate_is_409_in_use(gateway, token_for, upstream):

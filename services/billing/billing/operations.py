@@ -61,11 +61,12 @@ def visible_customer(uow, actor, customer_id):
 
 # -- credit accounts ----------------------------------------------------------------------------
 def credit_account(uow, actor, customer_id):
+    # who may see the customer first: someone else's customer answers as an unknown one does
+    visible_customer(uow, actor, customer_id)
     accounts = CreditAccounts(uow)
     account = accounts.get(customer_id)
     if account is None:
         raise CreditAccountNotFound(f"no credit account for customer {customer_id}")
-    visible_customer(uow, actor, customer_id)
     figures = {k: domain.money(v) for k, v in accounts.exposure(customer_id).items()}
     exposure = figures["receivable"] + figures["reserved"]
     return {

@@ -291,8 +291,11 @@ def create_delivery(uow, actor, data):
     reservations = Reservations(uow)
     order_id = data["order_id"]
     reservation = reservations.active_for_order(order_id, lock=True) or reservations.latest_for_order(order_id)
-    if reservation is not None and not visible(actor, reservation):
-        raise ReservationNotFound(f"order {order_id} not found")
+    if (reservation is None and not access.scope(actor).unrestricted) or (
+            reservation is not None and not visible(actor, reservation)):
+        # someone else's order, an unknown one and (for a rep or manager, who sees only some orders) one
+        # not confirmed yet answer alike: 409 for "no reservation" would tell another's order from none
+        raise ReservationNotFound(f"order {order_id} not found among your confirmed orders")
     if reservation is not None and reservation["status"] == "consumed":
         over = [{"line": i, "sku": line["sku"], "requested": line["quantity"], "deliverable": 0}
                 for i, line in enumerate(data["lines"])]
