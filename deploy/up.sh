@@ -220,6 +220,7 @@ print_summary() {
 ================================ Sales Platform is up ================================
   API        $GATEWAY_URL/api/v1
   API docs   $GATEWAY_URL/docs
+  Console    $GATEWAY_URL/console   (the sales console: sign in as rep1, manager1, ... with DEMO_USER_PASSWORD)
   OpenAPI    $GATEWAY_URL/api/v1/openapi.json
   Metrics    gateway    $GATEWAY_URL/metrics
 EOF

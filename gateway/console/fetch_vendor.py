@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,6 +28,8 @@ def integrity(path):
 
 def fetch(package, workdir):
     spec = f"{package['name']}@{package['version']}"
+    if shutil.which("npm") is None:
+        raise SystemExit(f"npm is needed once to fetch {spec} for the console (Debian: apt-get install npm)")
     answer = subprocess.run(["npm", "pack", spec, "--json", "--pack-destination", str(workdir)],
                             check=True, capture_output=True, text=True)
     tarball = workdir / json.loads(answer.stdout)[0]["filename"]

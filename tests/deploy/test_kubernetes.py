@@ -238,7 +238,7 @@ def test_gateway_is_published_without_its_probes_and_metrics(overlay, rendered):
     ingress = one(objects, "Ingress", "gateway")
     (rule,) = ingress["spec"]["rules"]
     paths = {(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in rule["http"]["paths"]}
-    assert paths == {("/api", "Prefix", "gateway"), ("/docs", "Prefix", "gateway")}
+    assert paths == {("/api", "Prefix", "gateway"), ("/docs", "Prefix", "gateway"), ("/console", "Prefix", "gateway")}
     assert one(objects, "Service", "gateway")["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
     env = {e["name"] for e in one(objects, "Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert {"GATEWAY_TOKEN_SECRET", "GATEWAY_ADMIN_PASSWORD"} <= env

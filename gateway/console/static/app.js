@@ -217,9 +217,13 @@ function targetVsAchieved(groups, label) {
   };
 }
 
-async function dashboardsPage() {
-  const year = new Date().getFullYear();
-  const page = h("div", { "data-testid": "dashboards" }, h("p", { class: "muted" }, `${t("period")}: ${year}`));
+async function dashboardsPage(chosen) {
+  const thisYear = new Date().getFullYear();
+  const year = Number(chosen || thisYear);
+  const picker = h("select", { name: "year", "aria-label": t("period"),
+    onchange: (e) => { location.hash = `#/dashboards/${e.target.value}`; } },
+  [thisYear, thisYear - 1, thisYear - 2].map((y) => h("option", { value: y, selected: y === year }, y)));
+  const page = h("div", { "data-testid": "dashboards" }, h("p", { class: "muted" }, `${t("period")}: `, picker));
   const grid = h("div", { class: "grid" });
   page.append(grid);
   const charts = [];
@@ -233,7 +237,8 @@ async function dashboardsPage() {
       return { body, option: targetVsAchieved(body.groups, (g) => g.name || g.key || "—") };
     }));
     charts.push(chart("by_month", t("by_month"), async () => {
-      const months = Array.from({ length: new Date().getMonth() + 1 }, (_, i) => `${year}-${String(i + 1).padStart(2, "0")}`);
+      const last = year === thisYear ? new Date().getMonth() + 1 : 12;
+      const months = Array.from({ length: last }, (_, i) => `${year}-${String(i + 1).padStart(2, "0")}`);
       const answers = await Promise.all(months.map((m) => get(`reports/sales-performance?period=${m}&group_by=rep`)));
       const partial = answers.find((a) => a.partial);
       return { body: partial, option: targetVsAchieved(answers.map((a) => Object.assign({ month: a.period }, a.totals)), (g) => g.month) };
@@ -359,7 +364,7 @@ async function orderPage(id) {
 // -- the frame and the router -------------------------------------------------------------------------
 const ROUTES = [
   [/^#\/work$/, workPage],
-  [/^#\/dashboards$/, dashboardsPage],
+  [/^#\/dashboards(?:\/(\d{4}))?$/, dashboardsPage],
   [/^#\/customers$/, customersPage],
   [/^#\/customers\/([0-9a-f-]{36})$/, customerPage],
   [/^#\/orders\/([0-9a-f-]{36})$/, orderPage],

@@ -1,5 +1,6 @@
 """Issue 12: the sales console is served by the gateway under /console — its own files and the pinned
 charting library (gateway/console/vendor.json), with no CDN and nothing outside its folders."""
+import json
 import re
 
 import pytest
@@ -41,3 +42,16 @@ def test_console_asset_lookup_refuses_names_that_leave_the_folder():
     for name in ("../vendor.json", ".hidden", "", "a/b.js", "..\\x"):
         assert console.asset("static", name) is None
     assert console.asset("elsewhere", "index.html") is None
+
+
+def test_the_charting_library_served_is_the_pinned_one_with_its_licence(gateway):
+    """vendor.json pins ECharts by version and the registry's sha512; fetch_vendor.py refuses any other
+    tarball and records what it unpacked — the same pin — and the licence is served beside it."""
+    pins = json.loads((console.ROOT / "vendor.json").read_text())["packages"]
+    fetched = json.loads((console.FOLDERS["vendor"] / ".fetched.json").read_text())
+    assert fetched == {p["name"]: p["integrity"] for p in pins}
+    [echarts] = [p for p in pins if p["name"] == "echarts"]
+    assert echarts["license"] == "Apache-2.0" and echarts["integrity"].startswith("sha512-")
+    script = gateway.get("console/vendor/echarts.min.js")
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
+    assert "Apache License" in gateway.get("console/vendor/echarts.LICENSE.txt").text
