@@ -161,3 +161,28 @@ def test_relays_in_several_replicas_publish_every_row_and_mark_it_sent(pool_fact
     # each row was claimed by exactly one replica (SKIP LOCKED): every event once, none twice
     assert sorted(received) == list(range(120))
     relays[0].update_stats(force=True)
+
+
+def test_service_sessions_run_without_jit_unless_asked(make_database):
+    """Issue 11: JIT compilation of the report queries cost more than running them; a service's
+    sessions turn it off, and DB.JIT turns it back on."""
+    import psycopg2
+    from nameko import config
+
+    name = make_database()
+    settings = pg_settings()
+    base = {"HOST": settings["host"], "PORT": settings["port"], "USER": settings["user"],
+            "PASSWORD": settings["password"] or "", "NAME": name}
+
+    def jit(**more):
+        with config.patch({"DB": dict(base, **more)}):
+            conn = psycopg2.connect(**{k: v for k, v in db.connection_settings().items() if v is not None})
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW jit")
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    assert jit() == "off"
+    assert jit(JIT="on") == "on"
