@@ -63,7 +63,7 @@ def targets(result):
     rows.append(("every order confirmed, stock and credit reserved once", len(result["check"]["problems"]), 0,
                  not result["check"]["problems"]))
     for size, reads in sorted(result.get("scale", {}).items(), key=lambda kv: int(kv[0])):
-        for name, row in reads["timings"].items():
+        for name, row in reads.get("timings", {}).items():
             limit = 50 if name.startswith("customer list page") else 1000
             rows.append((f"{name} at {int(size):,} lines (ms) ≤ {limit}", row["p50_ms"], limit,
                          row["p50_ms"] is not None and row["p50_ms"] <= limit))
@@ -87,6 +87,9 @@ def print_tables(result):
         print(f"  {name:<10} {r['per_second']:>8}/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}"
               f"  CPU {r['cpu_ms_per_call']} ms/read")
     for size, reads in sorted(result.get("scale", {}).items(), key=lambda kv: int(kv[0])):
+        if "error" in reads:
+            print(f"\nScale: {int(size):,} order lines: {reads['error']}")
+            continue
         print(f"\nScale: {reads['order_lines']:,} order lines, {reads['orders']:,} orders, {reads['customers']:,} "
               f"customers (loaded in {reads['load_seconds']} s)")
         for name, r in reads["timings"].items():

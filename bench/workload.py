@@ -180,12 +180,15 @@ def run_for(seconds, concurrency, one_call):
 def measured(platform, seconds, concurrency, one_call):
     """One row: throughput, latency and errors of `one_call` at `concurrency`, and the CPU of every
     platform process (from /proc) from the start until its background work is drained, per call."""
-    pids = list(platform.pids().values())
-    cpu_before = procstat.total_cpu(pids)
+    pids = platform.pids()
+    before = {name: procstat.cpu_seconds(pid) for name, pid in pids.items()}
     latencies, errors, elapsed, results = run_for(seconds, concurrency, one_call)
     drained = drain(platform)
-    row = stats.summary(latencies, elapsed, procstat.total_cpu(pids) - cpu_before, errors=len(errors))
-    row.update(concurrency=concurrency, drained=drained, error_samples=sorted(set(errors))[:5])
+    spent = {name: procstat.cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    row = stats.summary(latencies, elapsed, sum(spent.values()), errors=len(errors))
+    row.update(concurrency=concurrency, drained=drained, error_samples=sorted(set(errors))[:5],
+               cpu_ms_per_call_by_process={name: round(cpu * 1000 / len(latencies), 2) if latencies else None
+                                           for name, cpu in spent.items()})
     return row, results
 
 

@@ -182,3 +182,28 @@ def test_a_connection_lost_under_a_request_is_answered_unavailable_and_the_next_
     for _ in range(3):
         with pool.transaction() as uow:
             assert uow.scalar("SELECT 1") == 1
+
+
+def test_service_sessions_run_without_jit_unless_asked(make_database):
+    """Issue 11: JIT compilation of the report queries cost more than running them; a service's
+    sessions turn it off, and DB.JIT turns it back on."""
+    import psycopg2
+    from nameko import config
+
+    name = make_database()
+    settings = pg_settings()
+    base = {"HOST": settings["host"], "PORT": settings["port"], "USER": settings["user"],
+            "PASSWORD": settings["password"] or "", "NAME": name}
+
+    def jit(**more):
+        with config.patch({"DB": dict(base, **more)}):
+            conn = psycopg2.connect(**{k: v for k, v in db.connection_settings().items() if v is not None})
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW jit")
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    assert jit() == "off"
+    assert jit(JIT="on") == "on"

@@ -1,6 +1,7 @@
 """SQL of the billing service (no nameko here). Every change of an amount is a guarded update or
 made under a row lock taken first; nothing is read, changed in Python and written back blind."""
 import uuid
+from datetime import datetime, timezone
 
 from shared.db import dumps
 
@@ -530,6 +531,11 @@ class Ledger:
         issued and allocations standing then). `scope_sql` filters on the columns i.owner_id and
         i.owner_team."""
         where, params = [scope_sql], list(scope_params)
+        if instant >= datetime.now(timezone.utc):
+            # As of now or later every red and allocation so far counts, so an invoice is open only
+            # if its running totals say so (kept by the same guarded UPDATE as the documents): the
+            # settled ones are skipped through invoices_open_now (issue 11) instead of summed to 0.
+            where.append("i.allocated_amount + i.reversed_amount < i.total")
         if customer_ids is not None:
             where.append("i.customer_id = ANY(%s::uuid[])")
             params.append(list(customer_ids))
