@@ -67,6 +67,15 @@ def _visibility(actor, pool=True):
     return Visibility(access.scope(actor), pool=pool and domain.sees_pool(actor))
 
 
+def _scoped(repo, actor, value, field, missing):
+    """The row `repo` holds under the id `value` if the actor may see it; else `missing` (404):
+    someone else's record answers as if it did not exist."""
+    row = repo.get(_uuid(value, field), _visibility(actor, pool=False))
+    if row is None:
+        raise missing(f"{field.removesuffix('_id')} {value} not found")
+    return row
+
+
 def _page(rows, limit, key, dump):
     items, next_cursor = pagination.page(rows, limit, key)
     return {"items": [dump(row) for row in items], "next_cursor": next_cursor}
@@ -703,10 +712,7 @@ class CustomerService(ServiceBase):
 
     @staticmethod
     def _visit(uow, actor, visit_id):
-        row = VisitRepository(uow).get(_uuid(visit_id, "visit_id"), _visibility(actor, pool=False))
-        if row is None:
-            raise VisitNotFound(f"visit {visit_id} not found")
-        return row
+        return _scoped(VisitRepository(uow), actor, visit_id, "visit_id", VisitNotFound)
 
     def _visit_step(self, name, request_id, actor, visit_id, payload, step, after=None):
         """Load the visit the actor may see, let `step(uow, actor, visit, now)` decide (it returns
@@ -889,10 +895,7 @@ class CustomerService(ServiceBase):
 
     @staticmethod
     def _opportunity(uow, actor, opportunity_id):
-        row = OpportunityRepository(uow).get(_uuid(opportunity_id, "opportunity_id"), _visibility(actor, pool=False))
-        if row is None:
-            raise OpportunityNotFound(f"opportunity {opportunity_id} not found")
-        return row
+        return _scoped(OpportunityRepository(uow), actor, opportunity_id, "opportunity_id", OpportunityNotFound)
 
     @rpc
     def get_opportunity(self, *, actor, opportunity_id):
@@ -975,10 +978,7 @@ class CustomerService(ServiceBase):
 
     @staticmethod
     def _proposal(uow, actor, proposal_id):
-        row = ProposalRepository(uow).get(_uuid(proposal_id, "proposal_id"), _visibility(actor, pool=False))
-        if row is None:
-            raise ProposalNotFound(f"proposal {proposal_id} not found")
-        return row
+        return _scoped(ProposalRepository(uow), actor, proposal_id, "proposal_id", ProposalNotFound)
 
     @staticmethod
     def _proposal_out(uow, row):
@@ -1133,10 +1133,7 @@ class CustomerService(ServiceBase):
 
     @staticmethod
     def _escalation(uow, actor, escalation_id):
-        row = EscalationRepository(uow).get(_uuid(escalation_id, "escalation_id"), _visibility(actor, pool=False))
-        if row is None:
-            raise EscalationNotFound(f"escalation {escalation_id} not found")
-        return row
+        return _scoped(EscalationRepository(uow), actor, escalation_id, "escalation_id", EscalationNotFound)
 
     @staticmethod
     def _escalation_out(uow, row, now):
