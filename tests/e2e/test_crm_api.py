@@ -237,3 +237,24 @@ def test_api_escalation_and_guidance_over_http(crm_api):
     assert (guided["state"], guided["notes"][0]["kind"]) == ("guided", "guidance")
     closed = rep.post(f"escalations/{escalation['id']}/close", {"outcome": "LOI signed"}, expect=200)
     assert closed["state"] == "closed"
+
+
+def test_api_weekly_collection_check_over_http(crm_api):
+    """FR-05 through the gateway: the rep submits the week's records, the manager returns, then checks."""
+    api, admin, user = crm_api
+    manager, manager_user = user("sales_manager", team="East-4")
+    rep, rep_user = user("sales_rep", team="East-4", manager=manager_user["staff_id"])
+    other, _ = user("sales_rep", team="East-4", manager=manager_user["staff_id"])
+    rep.post("customers", customer_body(), expect=201)
+    bad = rep.post("collections", {"week": "48"})
+    assert bad.status_code == 422 and "week" in bad.json()["errors"], bad.text
+    week = rep.post("collections", {}, expect=201)
+    assert (week["state"], week["records"], len(week["customers"])) == ("submitted", 1, 1)
+    assert rep.post("collections", {}).status_code == 409
+    assert other.get(f"collections/{week['id']}").status_code == 404
+    assert rep.post(f"collections/{week['id']}/check", {"outcome": "checked"}).status_code == 403
+    no_comment = manager.post(f"collections/{week['id']}/check", {"outcome": "returned"})
+    assert no_comment.status_code == 422 and "comment" in no_comment.json()["errors"], no_comment.text
+    manager.post(f"collections/{week['id']}/check", {"outcome": "returned", "comment": "add positions"}, expect=200)
+    assert rep.post("collections", {}, expect=201)["state"] == "submitted"
+    assert manager.post(f"collections/{week['id']}/check", {"outcome": "checked"}, expect=200)["state"] == "checked"

@@ -112,6 +112,11 @@ ACCESS = {
     "GET /escalations/{escalation_id}": SALES_LINE,
     "POST /escalations/{escalation_id}/notes": SALES_LINE,
     "POST /escalations/{escalation_id}/close": SALES_LINE,
+    # the weekly check of collected records (FR-05; API.md is silent): the rep submits, the manager checks
+    "POST /collections": SALES_LINE,
+    "GET /collections": SALES_LINE,
+    "GET /collections/{collection_id}": SALES_LINE,
+    "POST /collections/{collection_id}/check": VISIT_APPROVERS,
     # API.md "Catalog and stock"
     "POST /products": CATALOG_KEEPERS,
     "GET /products": ANYONE,

@@ -657,11 +657,64 @@ class EscalationDetailOut(EscalationOut):
 
 EscalationPage = page_schema("EscalationPage", EscalationOut)
 
+# -- the weekly check of collected records (FR-05) ---------------------------------------------
+WEEK = validate.Regexp(r"^\d{4}-W\d{2}$", error="an ISO week like 2026-W48")
+
+
+class CollectionSubmitIn(StrictSchema):
+    week = fields.String(allow_none=True, validate=WEEK, metadata={"description": "ISO week, default this week"})
+
+    example = {"week": "2026-W48"}
+
+
+class CollectionCheckIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(("checked", "returned")))
+    comment = text(2000, metadata={"description": "required when returned: what to complete"})
+
+    example = {"outcome": "returned", "comment": "add the contacts' positions"}
+
+
+class CollectionQuery(PageQuery):
+    owner = fields.UUID(load_default=None, metadata={"description": "the rep's staff id"})
+    week = fields.String(load_default=None, validate=WEEK)
+    state = fields.String(load_default=None, validate=validate.OneOf(("submitted", "checked", "returned")))
+
+
+class CollectedRecordOut(Schema):
+    id = fields.UUID()
+    number = fields.String()
+    name = fields.String()
+    source = fields.String()
+    late_entry = fields.Boolean(metadata={"description": "FR-04: entered more than 2 working days after collection"})
+
+
+class CollectionOut(Schema):
+    id = fields.UUID()
+    rep_id = fields.UUID()
+    rep_name = fields.String(allow_none=True)
+    rep_team = fields.String(allow_none=True)
+    week = fields.String()
+    state = fields.String(metadata={"description": "submitted → checked | returned → submitted"})
+    records = fields.Integer()
+    submitted_at = fields.DateTime()
+    checked_by = fields.UUID(allow_none=True)
+    checked_at = fields.DateTime(allow_none=True)
+    comment = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class CollectionDetailOut(CollectionOut):
+    customers = fields.List(fields.Nested(CollectedRecordOut))
+
+
+CollectionPage = page_schema("CollectionPage", CollectionOut)
+
 CUSTOMER = f"{API}/customers/<uuid:customer_id>"
 VISIT = f"{API}/visits/<uuid:visit_id>"
 OPPORTUNITY = f"{API}/opportunities/<uuid:opportunity_id>"
 PROPOSAL = f"{API}/proposals/<uuid:proposal_id>"
 ESCALATION = f"{API}/escalations/<uuid:escalation_id>"
+COLLECTION = f"{API}/collections/<uuid:collection_id>"
 READ_ERRORS = (404, 503, 504)
 WRITE_ERRORS = (404, 409, 503, 504)
 
@@ -1032,6 +1085,39 @@ class CustomersApi:
         """Close the escalation with its outcome (the owner or their manager)."""
         return self.customer.close_escalation(request_id=call.request_id, actor=call.actor,
                                               escalation_id=escalation_id, outcome=call.body["outcome"])
+
+    # -- the weekly check of collected records (FR-05) -------------------------------------------
+    @api("POST", f"{API}/collections", roles=SALES_STAFF, body=CollectionSubmitIn, response=CollectionDetailOut,
+         status=201, locates=True, tags=["customers"], errors=(409, 503, 504))
+    def submit_collection(self, call):
+        """Submit the customer records collected in a week to the manager for checking (FR-05).
+
+        A week returned for completion is submitted again; a submitted or checked week answers 409."""
+        week = self.customer.submit_collection(request_id=call.request_id, actor=call.actor,
+                                               week=call.body.get("week"))
+        return created(week, location=f"{API}/collections/{week['id']}")
+
+    @api("GET", f"{API}/collections", roles=SALES_STAFF, query=CollectionQuery, response=CollectionPage,
+         tags=["customers"], errors=(503, 504))
+    def list_collections(self, call):
+        """Weekly submissions the caller may see (`state=submitted`: waiting for the manager's check)."""
+        query = plain(call.query)
+        return self.customer.list_collections(actor=call.actor, filters=_filters(query, ("owner", "week", "state")),
+                                              limit=query["limit"], cursor=query["cursor"])
+
+    @api("GET", COLLECTION, roles=SALES_STAFF, response=CollectionDetailOut, tags=["customers"], errors=READ_ERRORS)
+    def get_collection(self, call, collection_id):
+        """One week's submission with its records."""
+        return self.customer.get_collection(actor=call.actor, collection_id=collection_id)
+
+    @api("POST", f"{COLLECTION}/check", roles=VISIT_APPROVERS, body=CollectionCheckIn,
+         response=CollectionDetailOut, tags=["customers"], errors=WRITE_ERRORS)
+    def check_collection(self, call, collection_id):
+        """The rep's manager checks the week's records, or returns them with what to complete (FR-05)."""
+        body = plain(call.body)
+        return self.customer.check_collection(request_id=call.request_id, actor=call.actor,
+                                              collection_id=collection_id, outcome=body["outcome"],
+                                              comment=body.get("comment"))
 
 
 def _page(call):

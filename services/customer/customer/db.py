@@ -793,6 +793,66 @@ class EscalationRepository:
             " ORDER BY e.created_at DESC, e.id DESC LIMIT %s", params + [limit + 1])
 
 
+# -- the weekly check of collected records (FR-05) -------------------------------------------------
+COLLECTION_COLUMNS = "w.*, cardinality(w.customer_ids) AS records, s.display_name AS rep_name"
+COLLECTION_FROM = "collection_weeks w LEFT JOIN staff s ON s.id = w.rep_id"
+
+
+class CollectionRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def collected(self, rep_id, start, end):
+        """The ids of the customer records the rep collected in [start, end), by collection time."""
+        return [row["id"] for row in self.uow.all(
+            "SELECT id FROM customers WHERE created_by = %s AND coalesce(collected_at, created_at) >= %s"
+            " AND coalesce(collected_at, created_at) < %s ORDER BY created_at, id", (rep_id, start, end))]
+
+    def for_week(self, rep_id, week):
+        return self.uow.one(f"SELECT {COLLECTION_COLUMNS} FROM {COLLECTION_FROM} WHERE w.rep_id = %s AND w.week = %s"
+                            " FOR UPDATE OF w", (rep_id, week))
+
+    def submit(self, current, values):
+        """First submission (None when another got in first), or a returned week submitted again."""
+        if current is None:
+            return self.uow.one(
+                "INSERT INTO collection_weeks (id, rep_id, rep_team, week, state, customer_ids, submitted_at)"
+                " VALUES (%(id)s, %(rep_id)s, %(rep_team)s, %(week)s, 'submitted', %(customer_ids)s, %(submitted_at)s)"
+                " ON CONFLICT (rep_id, week) DO NOTHING RETURNING id", values)
+        return self.uow.one(
+            "UPDATE collection_weeks SET state = 'submitted', customer_ids = %(customer_ids)s,"
+            " submitted_at = %(submitted_at)s, checked_by = NULL, checked_at = NULL, version = version + 1,"
+            " updated_at = now() WHERE id = %(current_id)s AND version = %(version)s RETURNING id",
+            dict(values, current_id=current["id"], version=current["version"]))
+
+    def get(self, collection_id, visibility=EVERYTHING):
+        condition, params = visibility.sql("w.rep_id", "w.rep_team")
+        return self.uow.one(f"SELECT {COLLECTION_COLUMNS} FROM {COLLECTION_FROM} WHERE w.id = %s AND {condition}",
+                            [collection_id] + params)
+
+    def records(self, customer_ids):
+        return self.uow.all("SELECT id, number, name, source, late_entry FROM customers WHERE id = ANY(%s)"
+                            " ORDER BY created_at, id", (list(customer_ids),))
+
+    def check(self, collection, state, checked_by, checked_at, comment):
+        return self.uow.one(
+            "UPDATE collection_weeks SET state = %s, checked_by = %s, checked_at = %s, comment = %s,"
+            " version = version + 1, updated_at = now() WHERE id = %s AND version = %s RETURNING id",
+            (state, checked_by, checked_at, comment, collection["id"], collection["version"]))
+
+    def page(self, visibility, filters, after, limit):
+        condition, params = visibility.sql("w.rep_id", "w.rep_team")
+        where = [condition]
+        for column, key in (("w.rep_id", "owner"), ("w.week", "week"), ("w.state", "state")):
+            if filters.get(key) is not None:
+                where.append(f"{column} = %s")
+                params.append(filters[key])
+        _keyset(where, params, after, columns="w.created_at, w.id")
+        return self.uow.all(
+            f"SELECT {COLLECTION_COLUMNS} FROM {COLLECTION_FROM} WHERE {' AND '.join(where)}"
+            " ORDER BY w.created_at DESC, w.id DESC LIMIT %s", params + [limit + 1])
+
+
 # -- report aggregates -----------------------------------------------------------------------------
 class ReportRepository:
     """Figures per group for the gateway's reports (issue 8 joins them with the other services')."""

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from customer.exceptions import (
     ClassificationForbidden, FieldInvalid, InvalidState, NoApprover, OwnerNotEligible, ProposalApprovalForbidden,
-    EscalationOwnerOnly, GuidanceForbidden, ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
+    CollectionCheckForbidden, EscalationOwnerOnly, GuidanceForbidden, ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
     VisitNotApproved,
 )
 
@@ -536,3 +536,30 @@ def check_escalation_open(escalation):
 def guidance_overdue(escalation, now):
     """FR-30: no guidance since the escalation or the last guidance, by the end of the next working day."""
     return escalation["state"] != "closed" and now > escalation["guidance_due_by"]
+
+
+# -- the weekly check of collected records (FR-05) ---------------------------------------------------
+_COLLECTION_MOVES = {"submit": {None: "submitted", "returned": "submitted"},
+                     "checked": {"submitted": "checked"}, "returned": {"submitted": "returned"}}
+
+
+def collection_move(state, action):
+    moves = _COLLECTION_MOVES[action]
+    if state not in moves:
+        raise InvalidState(f"the week's records are already {state}" if action == "submit"
+                           else f"the week's records are {state}, not waiting for the check")
+    return moves[state]
+
+
+def check_collection_week(week, now):
+    """FR-05: a week's records are submitted during or after that week, never for a week to come."""
+    monday, _ = week_dates(week)
+    if monday > now.astimezone(TZ).date():
+        raise FieldInvalid("week", "this week has not begun: submit the records of this week or an earlier one")
+    return monday
+
+
+def check_collection_checker(actor, collection, manager_chain_ids):
+    check_line_approver(actor, collection["rep_id"], manager_chain_ids, CollectionCheckForbidden,
+                        "a rep does not check their own records (FR-05)",
+                        "the records are checked by the rep's sales manager or a director (FR-05)")

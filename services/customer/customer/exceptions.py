@@ -8,7 +8,7 @@ __all__ = [
     "VisitApprovalForbidden", "VisitRepOnly", "StaffChangeForbidden", "OwnerNotEligible",
     "VisitNotApproved", "ReviewPending", "ReviewExpired", "ProposalNotFound", "ProposalApprovalForbidden",
     "ProposalOwnerOnly", "TenderClosed", "EscalationNotFound", "EscalationOpen", "GuidanceForbidden",
-    "EscalationOwnerOnly",
+    "EscalationOwnerOnly", "CollectionNotFound", "CollectionCheckForbidden",
 ]
 
 
@@ -40,6 +40,10 @@ class ProposalNotFound(NotFound):
 
 
 class EscalationNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class CollectionNotFound(NotFound):
     code = "NOT_FOUND"
 
 
@@ -166,3 +170,9 @@ class EscalationOwnerOnly(Forbidden):
     """FR-28: the rep who owns the customer escalates it."""
 
     title = "Only the customer's owner escalates it"
+
+
+class CollectionCheckForbidden(Forbidden):
+    """FR-05: a rep's weekly records are checked by their sales manager (or a director)."""
+
+    title = "Not this rep's manager"

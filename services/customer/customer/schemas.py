@@ -678,6 +678,51 @@ class EscalationDetailOut(EscalationOut):
     notes = fields.List(fields.Nested(EscalationNoteOut))
 
 
+# -- the weekly check of collected records (FR-05) ---------------------------------------------------
+class CollectionCheckInput(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(("checked", "returned")))
+    comment = text(2000)
+
+    @validates_schema
+    def say_what_to_fix(self, data, **kwargs):
+        if data["outcome"] == "returned" and not (data.get("comment") or "").strip():
+            raise ValidationError("say what to complete before it comes back (FR-05)", "comment")
+
+
+class CollectionFilters(StrictSchema):
+    owner = fields.UUID(load_default=None, allow_none=True)
+    week = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}-W\d{2}$"))
+    state = fields.String(load_default=None, allow_none=True,
+                          validate=validate.OneOf(("submitted", "checked", "returned")))
+
+
+class CollectedRecordOut(Schema):
+    id = fields.String()
+    number = fields.String()
+    name = fields.String()
+    source = fields.String()
+    late_entry = fields.Boolean()
+
+
+class CollectionOut(Schema):
+    id = fields.String()
+    rep_id = fields.String()
+    rep_name = fields.String(allow_none=True)
+    rep_team = fields.String(allow_none=True)
+    week = fields.String()
+    state = fields.String()
+    records = fields.Integer()
+    submitted_at = fields.DateTime()
+    checked_by = fields.String(allow_none=True)
+    checked_at = fields.DateTime(allow_none=True)
+    comment = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class CollectionDetailOut(CollectionOut):
+    customers = fields.List(fields.Nested(CollectedRecordOut))
+
+
 class PageInput(StrictSchema):
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_LIMIT))
 
@@ -733,6 +778,10 @@ outcome_input = OutcomeInput()
 escalation_filters = EscalationFilters()
 escalation_out = EscalationOut()
 escalation_detail_out = EscalationDetailOut()
+collection_check_input = CollectionCheckInput()
+collection_filters = CollectionFilters()
+collection_out = CollectionOut()
+collection_detail_out = CollectionDetailOut()
 report_input = ReportInput()
 pipeline_input = PipelineInput()
 order_confirmed_data = OrderConfirmedData()

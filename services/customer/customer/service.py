@@ -13,18 +13,19 @@ from nameko.timer import timer
 
 from customer import domain, events
 from customer.db import (
-    ClassificationRepository, ContactRepository, CustomerRepository, EscalationRepository, FollowUpRepository, LedgerRepository,
+    ClassificationRepository, CollectionRepository, ContactRepository, CustomerRepository, EscalationRepository, FollowUpRepository, LedgerRepository,
     OpportunityRepository, OverviewRepository, ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository,
     StaffRepository, TerritoryRepository, Visibility, VisitRepository,
 )
 from customer.exceptions import (
-    ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, EscalationNotFound, EscalationOpen, FieldInvalid, OpportunityNotFound, ProposalNotFound,
+    CollectionNotFound, ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, EscalationNotFound, EscalationOpen, FieldInvalid, OpportunityNotFound, ProposalNotFound,
     ReassignmentForbidden, ReviewNotFound, ReviewPending, StaffExists, StaffNotFound, VisitNotFound,
 )
 from customer.schemas import (
     approver_out, assign_input, candidate_out, classification_out, classify_input, close_input, contact_input,
     contact_out, customer_changes, customer_filters, customer_input, customer_out, decision_input, delay_input,
-    cancel_input, escalation_detail_out, escalation_filters, escalation_input, escalation_out, note_input,
+    cancel_input, collection_check_input, collection_detail_out, collection_filters, collection_out,
+    escalation_detail_out, escalation_filters, escalation_input, escalation_out, note_input,
     outcome_input, follow_up_input, follow_up_out, ledger_out, opportunity_changes, opportunity_filters,
     opportunity_input, opportunity_out, order_confirmed_data, pipeline_input, pool_filters, proposal_changes,
     proposal_detail_out, proposal_filters, proposal_input, proposal_out, proposal_response_input, purchase_out,
@@ -1204,6 +1205,74 @@ class CustomerService(ServiceBase):
 
         return self._command("close_escalation", request_id,
                              {"actor": actor, "escalation_id": str(escalation_id), "outcome": data}, run)
+
+    # == the weekly check of collected records (FR-05) ============================================
+    @rpc
+    def submit_collection(self, *, request_id, actor, week=None):
+        """FR-05: the rep submits the customer records they collected in an ISO week (default: this
+        week) to their manager; a week returned for completion is submitted again."""
+        actor = load_actor(actor)
+        now = _now()
+        week = week or domain.iso_week(now)
+
+        def run(uow):
+            monday = domain.check_collection_week(week, now)
+            start, end = domain.local_range(monday, monday + timedelta(days=7))
+            repo = CollectionRepository(uow)
+            current = repo.for_week(actor["staff_id"], week)
+            domain.collection_move(current["state"] if current else None, "submit")
+            rep = StaffRepository(uow).get(actor["staff_id"])
+            done = repo.submit(current, {"id": uuid.uuid4(), "rep_id": actor["staff_id"],
+                                         "rep_team": rep["team"] if rep else actor.get("team"), "week": week,
+                                         "customer_ids": repo.collected(actor["staff_id"], start, end),
+                                         "submitted_at": now})
+            if done is None:
+                raise ConcurrentUpdate("the week's records were submitted meanwhile; read them again")
+            return self._collection_out(uow, repo.get(done["id"]))
+
+        return self._command("submit_collection", request_id, {"actor": actor, "week": week}, run)
+
+    @staticmethod
+    def _collection_out(uow, row):
+        return collection_detail_out.dump(dict(row, customers=CollectionRepository(uow).records(row["customer_ids"])))
+
+    @rpc
+    def get_collection(self, *, actor, collection_id):
+        actor = load_actor(actor)
+        with self.db.transaction() as uow:
+            return self._collection_out(
+                uow, _scoped(CollectionRepository(uow), actor, collection_id, "collection_id", CollectionNotFound))
+
+    @rpc
+    def list_collections(self, *, actor, filters=None, limit=None, cursor=None):
+        """Weekly submissions the actor may see (`state=submitted`: the manager's to-check list)."""
+        actor = load_actor(actor)
+        filters = load(collection_filters, filters or {})
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        with self.db.transaction() as uow:
+            rows = CollectionRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
+        return _page(rows, limit, _by_time("created_at"), collection_out.dump)
+
+    @rpc
+    def check_collection(self, *, request_id, actor, collection_id, outcome, comment=None):
+        """FR-05: the rep's manager (or a director) checks the week's records, or returns them with
+        what to complete."""
+        actor = load_actor(actor)
+        data = load(collection_check_input, {"outcome": outcome, "comment": comment})
+
+        def run(uow):
+            repo = CollectionRepository(uow)
+            collection = _scoped(repo, actor, collection_id, "collection_id", CollectionNotFound)
+            domain.check_collection_checker(actor, collection,
+                                            [m["id"] for m in StaffRepository(uow).chain(collection["rep_id"])])
+            state = domain.collection_move(collection["state"], data["outcome"])
+            if not repo.check(collection, state, actor["staff_id"], _now(), data["comment"]):
+                raise ConcurrentUpdate("the week's records changed meanwhile; read them again")
+            return self._collection_out(uow, repo.get(collection["id"]))
+
+        return self._command("check_collection", request_id,
+                             {"actor": actor, "collection_id": str(collection_id), "check": data}, run)
 
     # == aggregates for the gateway's reports (issue 8 joins them) ===================================
     @rpc
