@@ -258,3 +258,22 @@ def test_api_weekly_collection_check_over_http(crm_api):
     manager.post(f"collections/{week['id']}/check", {"outcome": "returned", "comment": "add positions"}, expect=200)
     assert rep.post("collections", {}, expect=201)["state"] == "submitted"
     assert manager.post(f"collections/{week['id']}/check", {"outcome": "checked"}, expect=200)["state"] == "checked"
+
+
+def test_api_market_intelligence_over_http(crm_api):
+    """FR-33 through the gateway: a problem from the field is escalated to the manager, who answers it."""
+    api, admin, user = crm_api
+    manager, manager_user = user("sales_manager", team="East-5")
+    rep, rep_user = user("sales_rep", team="East-5", manager=manager_user["staff_id"])
+    other, _ = user("sales_rep", team="East-5", manager=manager_user["staff_id"])
+    bad = rep.post("intelligence", {"kind": "gossip", "summary": "x"})
+    assert bad.status_code == 422 and "kind" in bad.json()["errors"], bad.text
+    problem = rep.post("intelligence", {"kind": "problem", "summary": "deliveries late"}, expect=201)
+    assert problem["urgent"] and problem["response_due_by"]
+    assert other.get(f"intelligence/{problem['id']}").status_code == 404
+    assert rep.post(f"intelligence/{problem['id']}/acknowledge", {"response": "ok"}).status_code == 403
+    waiting = manager.get("intelligence?state=reported&urgent=true", expect=200)["items"]
+    assert [r["id"] for r in waiting] == [problem["id"]]
+    answered = manager.post(f"intelligence/{problem['id']}/acknowledge", {"response": "raised with logistics"},
+                            expect=200)
+    assert answered["state"] == "acknowledged"

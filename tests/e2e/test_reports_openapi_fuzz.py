@@ -42,6 +42,7 @@ def seed(platform):
                                       "content": "scope and price"}, expect=201)
     escalation = rep.post(f"customers/{customer_id}/escalations", {"reason": "tender committee"}, expect=201)
     collection = rep.post("collections", {}, expect=201)
+    intelligence = rep.post("intelligence", {"kind": "problem", "summary": "late deliveries"}, expect=201)
     quote = rep.post("quotes", {"customer_id": customer_id, "valid_until": str(date.today() + timedelta(days=30)),
                                 "lines": [{"sku": "PUMP-200", "quantity": 1}]}, expect=201)
     ret = rep.post("returns", {"delivery_id": delivery["id"], "lines": [{"sku": "PUMP-200", "quantity": 1}],
@@ -58,7 +59,8 @@ def seed(platform):
             "invoice_id": invoice["id"], "receipt_id": receipt["id"], "visit_id": visit["id"],
             "opportunity_id": opportunity["id"], "quote_id": quote["id"], "return_id": ret["id"],
             "loan_id": loan["id"], "service_request_id": request["id"], "proposal_id": proposal["id"],
-            "escalation_id": escalation["id"], "collection_id": collection["id"], "document_id": movement["document_id"],
+            "escalation_id": escalation["id"], "collection_id": collection["id"],
+            "report_id": intelligence["id"], "document_id": movement["document_id"],
             "staff_id": me["staff_id"], "sku": "PUMP-200", "month": month, "code": "EAST",
             "review_id": str(uuid.uuid4()), "contract_id": str(uuid.uuid4()), "target_id": str(uuid.uuid4()),
             "allocation_id": str(uuid.uuid4())}

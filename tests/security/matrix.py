@@ -117,6 +117,11 @@ ACCESS = {
     "GET /collections": SALES_LINE,
     "GET /collections/{collection_id}": SALES_LINE,
     "POST /collections/{collection_id}/check": VISIT_APPROVERS,
+    # market intelligence from the field (FR-33; API.md is silent): the sales line and marketing
+    "POST /intelligence": SALES_LINE | {"marketing_director"},
+    "GET /intelligence": SALES_LINE | {"marketing_director"},
+    "GET /intelligence/{report_id}": SALES_LINE | {"marketing_director"},
+    "POST /intelligence/{report_id}/acknowledge": VISIT_APPROVERS | {"marketing_director"},
     # API.md "Catalog and stock"
     "POST /products": CATALOG_KEEPERS,
     "GET /products": ANYONE,

@@ -709,12 +709,71 @@ class CollectionDetailOut(CollectionOut):
 
 CollectionPage = page_schema("CollectionPage", CollectionOut)
 
+# -- market intelligence (FR-33) ---------------------------------------------------------------
+INTELLIGENCE_KINDS = ("trend", "demand", "competitor", "dealer_request", "problem")
+INTELLIGENCE_READERS = SALES_STAFF | {"marketing_director"}
+INTELLIGENCE_ANSWERERS = VISIT_APPROVERS | {"marketing_director"}
+
+
+class IntelligenceIn(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(INTELLIGENCE_KINDS),
+                         metadata={"description": "problem: a problem of the sales work, always escalated"})
+    customer_id = fields.UUID(allow_none=True)
+    region = text(100, metadata={"description": "default: the customer's, else the reporter's"})
+    summary = text(300, required=True)
+    details = text(8000)
+    urgent = fields.Boolean(metadata={"description": "escalate it: answered by the next working day"})
+
+    example = {"kind": "competitor", "summary": "Competitor X cut pump prices 12% in Jiangsu", "urgent": True}
+
+
+class AcknowledgeIn(StrictSchema):
+    response = text(4000, required=True)
+
+    example = {"response": "pricing review on Friday"}
+
+
+class IntelligenceQuery(PageQuery):
+    owner = fields.UUID(load_default=None, metadata={"description": "the reporter's staff id"})
+    kind = fields.String(load_default=None, validate=validate.OneOf(INTELLIGENCE_KINDS))
+    customer_id = fields.UUID(load_default=None)
+    region = fields.String(load_default=None, validate=validate.Length(1, 100))
+    state = fields.String(load_default=None, validate=validate.OneOf(("reported", "acknowledged")))
+    urgent = fields.Boolean(load_default=None)
+
+
+class IntelligenceOut(Schema):
+    id = fields.UUID()
+    number = fields.String(metadata={"example": "INT-2026-000012"})
+    kind = fields.String()
+    customer_id = fields.UUID(allow_none=True)
+    customer_name = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    summary = fields.String()
+    details = fields.String(allow_none=True)
+    urgent = fields.Boolean()
+    reported_by = fields.UUID()
+    reporter_name = fields.String(allow_none=True)
+    reporter_team = fields.String(allow_none=True)
+    state = fields.String()
+    response_due_by = fields.DateTime(allow_none=True)
+    response_overdue = fields.Boolean()
+    acknowledged_by = fields.UUID(allow_none=True)
+    acknowledged_at = fields.DateTime(allow_none=True)
+    response = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    version = fields.Integer()
+
+
+IntelligencePage = page_schema("IntelligencePage", IntelligenceOut)
+
 CUSTOMER = f"{API}/customers/<uuid:customer_id>"
 VISIT = f"{API}/visits/<uuid:visit_id>"
 OPPORTUNITY = f"{API}/opportunities/<uuid:opportunity_id>"
 PROPOSAL = f"{API}/proposals/<uuid:proposal_id>"
 ESCALATION = f"{API}/escalations/<uuid:escalation_id>"
 COLLECTION = f"{API}/collections/<uuid:collection_id>"
+INTELLIGENCE = f"{API}/intelligence/<uuid:report_id>"
 READ_ERRORS = (404, 503, 504)
 WRITE_ERRORS = (404, 409, 503, 504)
 
@@ -1118,6 +1177,40 @@ class CustomersApi:
         return self.customer.check_collection(request_id=call.request_id, actor=call.actor,
                                               collection_id=collection_id, outcome=body["outcome"],
                                               comment=body.get("comment"))
+
+    # -- market intelligence (FR-33) -------------------------------------------------------------
+    @api("POST", f"{API}/intelligence", roles=INTELLIGENCE_READERS, body=IntelligenceIn, response=IntelligenceOut,
+         status=201, locates=True, tags=["customers"], errors=WRITE_ERRORS)
+    def report_intelligence(self, call):
+        """Report market intelligence or a problem from the field (FR-33).
+
+        A problem, or a report marked urgent, is escalated: the reporter's manager answers it by the
+        end of the next working day (`response_due_by`)."""
+        item = self.customer.report_intelligence(request_id=call.request_id, actor=call.actor,
+                                                 report=plain(call.body))
+        return created(item, location=f"{API}/intelligence/{item['id']}")
+
+    @api("GET", f"{API}/intelligence", roles=INTELLIGENCE_READERS, query=IntelligenceQuery,
+         response=IntelligencePage, tags=["customers"], errors=(503, 504))
+    def list_intelligence(self, call):
+        """Field reports the caller may see (`state=reported&urgent=true`: escalated, unanswered)."""
+        query = plain(call.query)
+        return self.customer.list_intelligence(
+            actor=call.actor, filters=_filters(query, ("owner", "kind", "customer_id", "region", "state", "urgent")),
+            limit=query["limit"], cursor=query["cursor"])
+
+    @api("GET", INTELLIGENCE, roles=INTELLIGENCE_READERS, response=IntelligenceOut, tags=["customers"],
+         errors=READ_ERRORS)
+    def get_intelligence(self, call, report_id):
+        """One field report."""
+        return self.customer.get_intelligence(actor=call.actor, report_id=report_id)
+
+    @api("POST", f"{INTELLIGENCE}/acknowledge", roles=INTELLIGENCE_ANSWERERS, body=AcknowledgeIn,
+         response=IntelligenceOut, tags=["customers"], errors=WRITE_ERRORS)
+    def acknowledge_intelligence(self, call, report_id):
+        """Answer a field report: the reporter's manager, a director or marketing (FR-33)."""
+        return self.customer.acknowledge_intelligence(request_id=call.request_id, actor=call.actor,
+                                                      report_id=report_id, response=call.body["response"])
 
 
 def _page(call):

@@ -853,6 +853,54 @@ class CollectionRepository:
             " ORDER BY w.created_at DESC, w.id DESC LIMIT %s", params + [limit + 1])
 
 
+# -- market intelligence (FR-33) -------------------------------------------------------------------
+INTELLIGENCE_COLUMNS = "i.*, c.name AS customer_name, s.display_name AS reporter_name"
+INTELLIGENCE_FROM = ("intelligence i LEFT JOIN customers c ON c.id = i.customer_id"
+                     " LEFT JOIN staff s ON s.id = i.reported_by")
+
+
+class IntelligenceRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, report):
+        self.uow.execute(
+            "INSERT INTO intelligence (id, number, kind, customer_id, region, summary, details, urgent, reported_by,"
+            " reporter_team, state, response_due_by) VALUES (%(id)s, %(number)s, %(kind)s, %(customer_id)s,"
+            " %(region)s, %(summary)s, %(details)s, %(urgent)s, %(reported_by)s, %(reporter_team)s, 'reported',"
+            " %(response_due_by)s)", report)
+        return self.get(report["id"])
+
+    def get(self, report_id, visibility=EVERYTHING):
+        condition, params = visibility.sql("i.reported_by", "i.reporter_team")
+        return self.uow.one(f"SELECT {INTELLIGENCE_COLUMNS} FROM {INTELLIGENCE_FROM} WHERE i.id = %s AND {condition}",
+                            [report_id] + params)
+
+    def acknowledge(self, report, actor_id, at, response):
+        return self.uow.one(
+            "UPDATE intelligence SET state = 'acknowledged', acknowledged_by = %s, acknowledged_at = %s,"
+            " response = %s, version = version + 1, updated_at = now() WHERE id = %s AND version = %s"
+            " AND state = 'reported' RETURNING id", (actor_id, at, response, report["id"], report["version"]))
+
+    def move_team(self, staff_id, team):
+        self.uow.execute(
+            "UPDATE intelligence SET reporter_team = %s WHERE reported_by = %s AND reporter_team IS DISTINCT FROM %s",
+            (team, staff_id, team))
+
+    def page(self, visibility, filters, after, limit):
+        condition, params = visibility.sql("i.reported_by", "i.reporter_team")
+        where = [condition]
+        for column, key in (("i.reported_by", "owner"), ("i.kind", "kind"), ("i.customer_id", "customer_id"),
+                            ("i.region", "region"), ("i.state", "state"), ("i.urgent", "urgent")):
+            if filters.get(key) is not None:
+                where.append(f"{column} = %s")
+                params.append(filters[key])
+        _keyset(where, params, after, columns="i.created_at, i.id")
+        return self.uow.all(
+            f"SELECT {INTELLIGENCE_COLUMNS} FROM {INTELLIGENCE_FROM} WHERE {' AND '.join(where)}"
+            " ORDER BY i.created_at DESC, i.id DESC LIMIT %s", params + [limit + 1])
+
+
 # -- report aggregates -----------------------------------------------------------------------------
 class ReportRepository:
     """Figures per group for the gateway's reports (issue 8 joins them with the other services')."""

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from customer.exceptions import (
     ClassificationForbidden, FieldInvalid, InvalidState, NoApprover, OwnerNotEligible, ProposalApprovalForbidden,
-    CollectionCheckForbidden, EscalationOwnerOnly, GuidanceForbidden, ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
+    AcknowledgeForbidden, CollectionCheckForbidden, EscalationOwnerOnly, GuidanceForbidden, ProposalOwnerOnly, ReassignmentForbidden, ReviewApprovalForbidden, TenderClosed, ReviewExpired, StaffChangeForbidden, VisitApprovalForbidden, VisitRepOnly,
     VisitNotApproved,
 )
 
@@ -563,3 +563,32 @@ def check_collection_checker(actor, collection, manager_chain_ids):
     check_line_approver(actor, collection["rep_id"], manager_chain_ids, CollectionCheckForbidden,
                         "a rep does not check their own records (FR-05)",
                         "the records are checked by the rep's sales manager or a director (FR-05)")
+
+
+# -- market intelligence (FR-33) --------------------------------------------------------------------
+INTELLIGENCE_KINDS = ("trend", "demand", "competitor", "dealer_request", "problem")
+ACKNOWLEDGE_WORKING_DAYS = 1  # FR-33: problems reach the manager quickly: answered by the next working day
+
+
+def intelligence_urgent(kind, urgent):
+    """A problem of the sales work is always escalated (FR-33); other reports when marked urgent."""
+    return kind == "problem" or bool(urgent)
+
+
+def check_acknowledger(actor, report, manager_chain_ids):
+    if actor.get("role") == "marketing_director":  # market intelligence is marketing's to act on
+        if str(report["reported_by"]) == actor["staff_id"]:
+            raise AcknowledgeForbidden("the reporter does not answer their own report (FR-33)")
+        return
+    check_line_approver(actor, report["reported_by"], manager_chain_ids, AcknowledgeForbidden,
+                        "the reporter does not answer their own report (FR-33)",
+                        "a report is answered by the reporter's manager, a director or marketing (FR-33)")
+
+
+def check_acknowledgeable(report):
+    if report["state"] != "reported":
+        raise InvalidState(f"the report is already {report['state']}")
+
+
+def response_overdue(report, now):
+    return report["state"] == "reported" and report["response_due_by"] is not None and now > report["response_due_by"]

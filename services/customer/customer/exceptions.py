@@ -8,7 +8,8 @@ __all__ = [
     "VisitApprovalForbidden", "VisitRepOnly", "StaffChangeForbidden", "OwnerNotEligible",
     "VisitNotApproved", "ReviewPending", "ReviewExpired", "ProposalNotFound", "ProposalApprovalForbidden",
     "ProposalOwnerOnly", "TenderClosed", "EscalationNotFound", "EscalationOpen", "GuidanceForbidden",
-    "EscalationOwnerOnly", "CollectionNotFound", "CollectionCheckForbidden",
+    "EscalationOwnerOnly", "CollectionNotFound", "CollectionCheckForbidden", "IntelligenceNotFound",
+    "AcknowledgeForbidden",
 ]
 
 
@@ -44,6 +45,10 @@ class EscalationNotFound(NotFound):
 
 
 class CollectionNotFound(NotFound):
+    code = "NOT_FOUND"
+
+
+class IntelligenceNotFound(NotFound):
     code = "NOT_FOUND"
 
 
@@ -176,3 +181,9 @@ class CollectionCheckForbidden(Forbidden):
     """FR-05: a rep's weekly records are checked by their sales manager (or a director)."""
 
     title = "Not this rep's manager"
+
+
+class AcknowledgeForbidden(Forbidden):
+    """FR-33: a field report is answered by the reporter's manager, a director or marketing."""
+
+    title = "Not this report's manager"

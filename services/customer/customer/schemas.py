@@ -723,6 +723,52 @@ class CollectionDetailOut(CollectionOut):
     customers = fields.List(fields.Nested(CollectedRecordOut))
 
 
+# -- market intelligence (FR-33) --------------------------------------------------------------------
+class IntelligenceInput(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(domain.INTELLIGENCE_KINDS))
+    customer_id = fields.UUID(load_default=None, allow_none=True)
+    region = text(100)
+    summary = fields.String(required=True, validate=validate.Length(1, 300))
+    details = text(8000)
+    urgent = fields.Boolean(load_default=False)
+
+
+class AcknowledgeInput(StrictSchema):
+    response = fields.String(required=True, validate=validate.Length(1, 4000))
+
+
+class IntelligenceFilters(StrictSchema):
+    owner = fields.UUID(load_default=None, allow_none=True)
+    kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.INTELLIGENCE_KINDS))
+    customer_id = fields.UUID(load_default=None, allow_none=True)
+    region = fields.String(load_default=None, allow_none=True)
+    state = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("reported", "acknowledged")))
+    urgent = fields.Boolean(load_default=None, allow_none=True)
+
+
+class IntelligenceOut(Schema):
+    id = fields.String()
+    number = fields.String()
+    kind = fields.String()
+    customer_id = fields.String(allow_none=True)
+    customer_name = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    summary = fields.String()
+    details = fields.String(allow_none=True)
+    urgent = fields.Boolean()
+    reported_by = fields.String()
+    reporter_name = fields.String(allow_none=True)
+    reporter_team = fields.String(allow_none=True)
+    state = fields.String()
+    response_due_by = fields.DateTime(allow_none=True)
+    response_overdue = fields.Boolean()
+    acknowledged_by = fields.String(allow_none=True)
+    acknowledged_at = fields.DateTime(allow_none=True)
+    response = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    version = fields.Integer()
+
+
 class PageInput(StrictSchema):
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_LIMIT))
 
@@ -782,6 +828,10 @@ collection_check_input = CollectionCheckInput()
 collection_filters = CollectionFilters()
 collection_out = CollectionOut()
 collection_detail_out = CollectionDetailOut()
+intelligence_input = IntelligenceInput()
+acknowledge_input = AcknowledgeInput()
+intelligence_filters = IntelligenceFilters()
+intelligence_out = IntelligenceOut()
 report_input = ReportInput()
 pipeline_input = PipelineInput()
 order_confirmed_data = OrderConfirmedData()

@@ -13,25 +13,27 @@ from nameko.timer import timer
 
 from customer import domain, events
 from customer.db import (
-    ClassificationRepository, CollectionRepository, ContactRepository, CustomerRepository, EscalationRepository, FollowUpRepository, LedgerRepository,
-    OpportunityRepository, OverviewRepository, ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository,
-    StaffRepository, TerritoryRepository, Visibility, VisitRepository,
+    ClassificationRepository, CollectionRepository, ContactRepository, CustomerRepository, EscalationRepository,
+    FollowUpRepository, IntelligenceRepository, LedgerRepository, OpportunityRepository, OverviewRepository,
+    ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository, StaffRepository, TerritoryRepository,
+    Visibility, VisitRepository,
 )
 from customer.exceptions import (
-    CollectionNotFound, ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, EscalationNotFound, EscalationOpen, FieldInvalid, OpportunityNotFound, ProposalNotFound,
-    ReassignmentForbidden, ReviewNotFound, ReviewPending, StaffExists, StaffNotFound, VisitNotFound,
+    CollectionNotFound, ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, EscalationNotFound, EscalationOpen,
+    FieldInvalid, IntelligenceNotFound, OpportunityNotFound, ProposalNotFound, ReassignmentForbidden, ReviewNotFound,
+    ReviewPending, StaffExists, StaffNotFound, VisitNotFound,
 )
 from customer.schemas import (
-    approver_out, assign_input, candidate_out, classification_out, classify_input, close_input, contact_input,
+    acknowledge_input, approver_out, assign_input, cancel_input, candidate_out, classification_out, classify_input,
+    close_input, collection_check_input, collection_detail_out, collection_filters, collection_out, contact_input,
     contact_out, customer_changes, customer_filters, customer_input, customer_out, decision_input, delay_input,
-    cancel_input, collection_check_input, collection_detail_out, collection_filters, collection_out,
-    escalation_detail_out, escalation_filters, escalation_input, escalation_out, note_input,
-    outcome_input, follow_up_input, follow_up_out, ledger_out, opportunity_changes, opportunity_filters,
-    opportunity_input, opportunity_out, order_confirmed_data, pipeline_input, pool_filters, proposal_changes,
-    proposal_detail_out, proposal_filters, proposal_input, proposal_out, proposal_response_input, purchase_out,
-    reject_input, report_input, review_input, review_out, staff_changes, staff_filters, staff_input, staff_out,
-    suggestion_out, territory_input, territory_out, visit_filters, visit_input, visit_log_input, visit_out,
-    week_row_out,
+    escalation_detail_out, escalation_filters, escalation_input, escalation_out, follow_up_input, follow_up_out,
+    intelligence_filters, intelligence_input, intelligence_out, ledger_out, note_input, opportunity_changes,
+    opportunity_filters, opportunity_input, opportunity_out, order_confirmed_data, outcome_input, pipeline_input,
+    pool_filters, proposal_changes, proposal_detail_out, proposal_filters, proposal_input, proposal_out,
+    proposal_response_input, purchase_out, reject_input, report_input, review_input, review_out, staff_changes,
+    staff_filters, staff_input, staff_out, suggestion_out, territory_input, territory_out, visit_filters,
+    visit_input, visit_log_input, visit_out, week_row_out,
 )
 from shared import access, books as kit_books, pagination, workdays
 from shared.dependencies import Database
@@ -42,7 +44,8 @@ from shared.validation import load, load_actor
 
 log = logging.getLogger(__name__)
 
-NUMBERED = [("customers", "number"), ("visits", "number"), ("opportunities", "number")]  # for get_books
+NUMBERED = [("customers", "number"), ("visits", "number"), ("opportunities", "number"), ("proposals", "number"),
+            ("escalations", "number"), ("intelligence", "number")]  # for get_books
 JOB_INTERVAL = 60  # seconds between runs of each periodic job, in every replica
 JOB_BATCH = 200    # rows claimed per transaction by a job
 
@@ -207,6 +210,7 @@ class CustomerService(ServiceBase):
         OpportunityRepository(uow).move_team(staff["id"], staff["team"])
         ProposalRepository(uow).move_team(staff["id"], staff["team"])
         EscalationRepository(uow).move_team(staff["id"], staff["team"])
+        IntelligenceRepository(uow).move_team(staff["id"], staff["team"])
 
     @rpc
     def get_staff(self, *, staff_id):
@@ -1273,6 +1277,76 @@ class CustomerService(ServiceBase):
 
         return self._command("check_collection", request_id,
                              {"actor": actor, "collection_id": str(collection_id), "check": data}, run)
+
+    # == market intelligence (FR-33) ==============================================================
+    @rpc
+    def report_intelligence(self, *, request_id, actor, report):
+        """FR-33: a trend, a customer demand, a competitor's move, a dealer's request, or a problem of
+        the sales work, from the field; a problem (or an urgent report) is due an answer from the
+        reporter's manager by the end of the next working day."""
+        actor = load_actor(actor)
+        data = load(intelligence_input, report)
+
+        def run(uow):
+            region = data["region"]
+            if data["customer_id"] is not None:
+                customer = self._customer(uow, actor, data["customer_id"])
+                region = region or customer["region"]
+            reporter = StaffRepository(uow).get(actor["staff_id"])
+            if reporter is None:
+                raise FieldInvalid("actor", "the reporter is not on the org chart")
+            now = _now()
+            urgent = domain.intelligence_urgent(data["kind"], data["urgent"])
+            row = IntelligenceRepository(uow).add(dict(
+                data, id=uuid.uuid4(), number=uow.next_number("INT", now.year), region=region or reporter["region"],
+                urgent=urgent, reported_by=reporter["id"], reporter_team=reporter["team"],
+                response_due_by=workdays.deadline_after_working_days(now, domain.ACKNOWLEDGE_WORKING_DAYS)
+                if urgent else None))
+            return self._intelligence_out(row, now)
+
+        return self._command("report_intelligence", request_id, {"actor": actor, "report": data}, run)
+
+    @staticmethod
+    def _intelligence_out(row, now):
+        return intelligence_out.dump(dict(row, response_overdue=domain.response_overdue(row, now)))
+
+    @rpc
+    def get_intelligence(self, *, actor, report_id):
+        actor = load_actor(actor)
+        with self.db.transaction() as uow:
+            return self._intelligence_out(
+                _scoped(IntelligenceRepository(uow), actor, report_id, "report_id", IntelligenceNotFound), _now())
+
+    @rpc
+    def list_intelligence(self, *, actor, filters=None, limit=None, cursor=None):
+        """Field reports the actor may see (`state=reported&urgent=true`: escalated, waiting for an answer)."""
+        actor = load_actor(actor)
+        filters = load(intelligence_filters, filters or {})
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        now = _now()
+        with self.db.transaction() as uow:
+            rows = IntelligenceRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
+        return _page(rows, limit, _by_time("created_at"), lambda row: self._intelligence_out(row, now))
+
+    @rpc
+    def acknowledge_intelligence(self, *, request_id, actor, report_id, response):
+        """FR-33: the reporter's manager (up the chain), a director or marketing answers the report."""
+        actor = load_actor(actor)
+        data = load(acknowledge_input, {"response": response})
+
+        def run(uow):
+            repo = IntelligenceRepository(uow)
+            report = _scoped(repo, actor, report_id, "report_id", IntelligenceNotFound)
+            domain.check_acknowledgeable(report)
+            domain.check_acknowledger(actor, report, [m["id"] for m in StaffRepository(uow).chain(report["reported_by"])])
+            now = _now()
+            if not repo.acknowledge(report, actor["staff_id"], now, data["response"]):
+                raise ConcurrentUpdate("the report changed meanwhile; read it again")
+            return self._intelligence_out(repo.get(report["id"]), now)
+
+        return self._command("acknowledge_intelligence", request_id,
+                             {"actor": actor, "report_id": str(report_id), "ack": data}, run)
 
     # == aggregates for the gateway's reports (issue 8 joins them) ===================================
     @rpc
