@@ -106,17 +106,20 @@ def _usable(conn):
 class Pool:
     """A fixed-size pool guarded by a semaphore, so exhaustion waits (bounded) instead of raising."""
 
-    def __init__(self, service, size, acquire_timeout=5.0, **connect_kwargs):
+    def __init__(self, service, size, acquire_timeout=5.0, keep=None, **connect_kwargs):
         self.service = service
         self.size = size
+        self.keep = size if keep is None else max(0, min(keep, size))
         self.acquire_timeout = acquire_timeout
         self.connect_kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
         self.connect_kwargs.setdefault("application_name", service)
         self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, **self.connect_kwargs)
         # Connections are opened lazily (none at setup, so a database still starting is waited for
-        # in `start`) and then kept: psycopg2 keeps only `minconn` of those given back and closes
-        # the rest, so with 0 every unit of work opened a new PostgreSQL session (issue 11).
-        self._pool.minconn = size
+        # in `start`) and then `keep` of them are kept: psycopg2 keeps only `minconn` of those given
+        # back and closes the rest, so with 0 every unit of work opened a new PostgreSQL session
+        # (issue 11). The ones a burst opens beyond `keep` are closed when given back, so idle
+        # processes (replicas, a test's platform) do not hold the server's connection slots.
+        self._pool.minconn = self.keep
         self._slots = threading.BoundedSemaphore(size)
         self._in_use = 0
         metrics.DB_POOL_MAX.labels(service).set(size)

@@ -26,7 +26,7 @@ def entrypoint_type(entrypoint):
 class Database(DependencyProvider):
     """`self.db.transaction()` gives a unit of work; the outbox relay runs beside it.
 
-    Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
+    Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,POOL_KEEP,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
     POLL_INTERVAL,START_DELAY,BATCH_SIZE}. Start-up waits (bounded) for the database.
     """
 
@@ -44,7 +44,8 @@ class Database(DependencyProvider):
         settings = db.connection_settings()
         size = int(config.get("DB.POOL_SIZE", 10))
         self.pool = db.Pool(
-            service, size, acquire_timeout=float(config.get("DB.ACQUIRE_TIMEOUT", 5)), **settings
+            service, size, acquire_timeout=float(config.get("DB.ACQUIRE_TIMEOUT", 5)),
+            keep=int(config.get("DB.POOL_KEEP", 4)), **settings
         )
         if self.relay_enabled and config.as_bool(config.get("OUTBOX.ENABLED", True)):
             publisher = Publisher(config.get("AMQP_URI"), use_confirms=True, declare=[event_exchange(service)])

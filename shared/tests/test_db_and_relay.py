@@ -17,9 +17,9 @@ def pool_factory(make_database):
     name = make_database()
     pools = []
 
-    def make(size=3, acquire_timeout=1.0):
-        settings = {k: v for k, v in pg_settings().items() if v is not None}
-        pool = db.Pool("kit-test", size, acquire_timeout=acquire_timeout, dbname=name, **settings)
+    def make(size=3, acquire_timeout=1.0, keep=None, **more):
+        settings = dict({k: v for k, v in pg_settings().items() if v is not None}, **more)
+        pool = db.Pool("kit-test", size, acquire_timeout=acquire_timeout, keep=keep, dbname=name, **settings)
         pools.append(pool)
         return pool
 
@@ -68,6 +68,23 @@ def test_the_pool_reuses_its_connections_and_drops_a_broken_one(pool_factory):
         other.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(pids),))
     eventlet.sleep(0.2)
     assert backend() not in pids  # a new session, no error: the dead ones were noticed and dropped
+
+
+def test_the_pool_keeps_only_keep_idle_connections_after_a_burst(pool_factory):
+    """A burst may open up to `size` sessions; once it is over only `keep` stay open, so idle
+    processes do not hold PostgreSQL's connection slots (max_connections is shared by all)."""
+    app = f"kit-keep-{uuid.uuid4().hex[:8]}"
+    pool = pool_factory(size=4, keep=1, application_name=app)
+
+    def sessions():
+        with pool_factory(size=1).transaction() as uow:
+            return uow.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,))
+
+    with pool.connection(), pool.connection(), pool.connection():
+        assert sessions() == 3
+    assert sessions() == 1
+    with pool.transaction() as uow:
+        assert uow.scalar("SELECT 1") == 1
 
 
 def test_a_transaction_rolls_back_everything_on_error(pool_factory):
