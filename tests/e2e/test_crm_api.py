@@ -277,3 +277,20 @@ def test_api_market_intelligence_over_http(crm_api):
     answered = manager.post(f"intelligence/{problem['id']}/acknowledge", {"response": "raised with logistics"},
                             expect=200)
     assert answered["state"] == "acknowledged"
+
+
+def test_api_logistics_sheet_over_http(crm_api):
+    """FR-18 through the gateway: the order desk keeps the shipping sheet; the due list follows it."""
+    api, admin, user = crm_api
+    rep, _ = user("sales_rep", team="East-6")
+    other, _ = user("sales_rep", team="East-6")
+    desk, _ = user("order_desk")
+    customer = rep.post("customers", customer_body(), expect=201)
+    bad = desk.put(f"customers/{customer['id']}/logistics", {"address": "88 Gongye Rd"})
+    assert bad.status_code == 422 and "consignee" in bad.json()["errors"], bad.text
+    assert customer["id"] in {c["customer_id"] for c in desk.get("logistics/due?limit=200", expect=200)["items"]}
+    sheet = desk.put(f"customers/{customer['id']}/logistics",
+                     {"consignee": "Zhang Min", "address": "88 Gongye Rd, Suzhou", "carrier": "SF"}, expect=200)
+    assert (sheet["due"], sheet["carrier"]) == (False, "SF")
+    assert customer["id"] not in {c["customer_id"] for c in desk.get("logistics/due?limit=200", expect=200)["items"]}
+    assert other.get(f"customers/{customer['id']}/logistics").status_code == 404

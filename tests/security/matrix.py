@@ -71,6 +71,10 @@ ACCESS = {
     "GET /customers/pool/suggestion": MANAGERS,
     "POST /customers/{customer_id}/contacts": SELLERS,
     "GET /customers/{customer_id}/contacts": CUSTOMER_READERS,
+    # the shipping sheet (FR-18; API.md is silent): kept by the sales secretary group and the sales line
+    "PUT /customers/{customer_id}/logistics": SALES_LINE | {"order_desk"},
+    "GET /customers/{customer_id}/logistics": SALES_LINE | {"order_desk"},
+    "GET /logistics/due": SALES_LINE | {"order_desk"},
     "POST /customers/{customer_id}/follow-ups": SALES_LINE | {"order_desk"},
     "GET /customers/{customer_id}/follow-ups": CUSTOMER_READERS,
     "GET /customers/{customer_id}/purchases": CUSTOMER_READERS,

@@ -767,6 +767,42 @@ class IntelligenceOut(Schema):
 
 IntelligencePage = page_schema("IntelligencePage", IntelligenceOut)
 
+# -- the logistics information sheet (FR-18) -------------------------------------------------
+LOGISTICS_KEEPERS = SALES_STAFF | {"order_desk"}  # the sales secretary group keeps it (FR-18)
+
+
+class LogisticsIn(StrictSchema):
+    consignee = text(200, required=True)
+    address = text(500, required=True)
+    phone = text(50)
+    carrier = text(200)
+    delivery_notes = text(2000)
+
+    example = {"consignee": "Zhang Min, receiving dock 3", "address": "88 Gongye Rd, Suzhou",
+               "carrier": "SF Freight", "delivery_notes": "forklift on site; 08:00-16:00 only"}
+
+
+class LogisticsOut(Schema):
+    customer_id = fields.UUID()
+    customer_name = fields.String()
+    consignee = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    delivery_notes = fields.String(allow_none=True)
+    reviewed_by = fields.UUID(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
+    review_due_by = fields.DateTime(allow_none=True, metadata={"description": "a calendar month after the review"})
+    due = fields.Boolean(metadata={"description": "missing, or its monthly review is due"})
+
+
+LogisticsPage = page_schema("LogisticsPage", LogisticsOut)
+
+
+class LogisticsDueQuery(PageQuery):
+    as_of = moment()
+
+
 CUSTOMER = f"{API}/customers/<uuid:customer_id>"
 VISIT = f"{API}/visits/<uuid:visit_id>"
 OPPORTUNITY = f"{API}/opportunities/<uuid:opportunity_id>"
@@ -1211,6 +1247,28 @@ class CustomersApi:
         """Answer a field report: the reporter's manager, a director or marketing (FR-33)."""
         return self.customer.acknowledge_intelligence(request_id=call.request_id, actor=call.actor,
                                                       report_id=report_id, response=call.body["response"])
+
+    # -- the logistics information sheet (FR-18) -------------------------------------------------
+    @api("PUT", f"{CUSTOMER}/logistics", roles=LOGISTICS_KEEPERS, body=LogisticsIn, response=LogisticsOut,
+         tags=["customers"], errors=WRITE_ERRORS)
+    def save_logistics(self, call, customer_id):
+        """Record the customer's shipping sheet, or confirm it unchanged: the month's review (FR-18)."""
+        return self.customer.save_logistics(request_id=call.request_id, actor=call.actor, customer_id=customer_id,
+                                            sheet=plain(call.body))
+
+    @api("GET", f"{CUSTOMER}/logistics", roles=LOGISTICS_KEEPERS, response=LogisticsOut, tags=["customers"],
+         errors=READ_ERRORS)
+    def get_logistics(self, call, customer_id):
+        """The customer's shipping sheet and when its monthly review is due (FR-18)."""
+        return self.customer.get_logistics(actor=call.actor, customer_id=customer_id)
+
+    @api("GET", f"{API}/logistics/due", roles=LOGISTICS_KEEPERS, query=LogisticsDueQuery, response=LogisticsPage,
+         tags=["customers"], errors=(503, 504))
+    def list_logistics_due(self, call):
+        """Customers whose shipping sheet is missing or not reviewed this month (FR-18)."""
+        query = plain(call.query)
+        return self.customer.list_logistics_due(actor=call.actor, as_of=query.get("as_of"), limit=query["limit"],
+                                                cursor=query["cursor"])
 
 
 def _page(call):

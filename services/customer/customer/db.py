@@ -901,6 +901,37 @@ class IntelligenceRepository:
             " ORDER BY i.created_at DESC, i.id DESC LIMIT %s", params + [limit + 1])
 
 
+# -- the logistics information sheet (FR-18) ----------------------------------------------------------
+class LogisticsRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def save(self, customer_id, sheet, reviewed_by, reviewed_at):
+        return self.uow.one(
+            "INSERT INTO logistics_sheets (customer_id, consignee, address, phone, carrier, delivery_notes,"
+            " reviewed_by, reviewed_at) VALUES (%(customer_id)s, %(consignee)s, %(address)s, %(phone)s, %(carrier)s,"
+            " %(delivery_notes)s, %(reviewed_by)s, %(reviewed_at)s) ON CONFLICT (customer_id) DO UPDATE SET"
+            " consignee = EXCLUDED.consignee, address = EXCLUDED.address, phone = EXCLUDED.phone,"
+            " carrier = EXCLUDED.carrier, delivery_notes = EXCLUDED.delivery_notes, reviewed_by = EXCLUDED.reviewed_by,"
+            " reviewed_at = EXCLUDED.reviewed_at, version = logistics_sheets.version + 1 RETURNING *",
+            dict(sheet, customer_id=customer_id, reviewed_by=reviewed_by, reviewed_at=reviewed_at))
+
+    def get(self, customer_id):
+        return self.uow.one("SELECT * FROM logistics_sheets WHERE customer_id = %s", (customer_id,))
+
+    def due(self, visibility, reviewed_before, after, limit):
+        """Customers in scope whose sheet is missing or was last reviewed before `reviewed_before`."""
+        condition, params = visibility.sql("c.owner_id", "c.owner_team")
+        where = [condition, "(l.customer_id IS NULL OR l.reviewed_at < %s)"]
+        params.append(reviewed_before)
+        _keyset(where, params, after)
+        return self.uow.all(
+            "SELECT c.id, c.created_at, c.id AS customer_id, c.name AS customer_name, l.consignee, l.address, l.phone,"
+            " l.carrier, l.delivery_notes, l.reviewed_by, l.reviewed_at FROM customers c"
+            f" LEFT JOIN logistics_sheets l ON l.customer_id = c.id WHERE {' AND '.join(where)}"
+            " ORDER BY c.created_at DESC, c.id DESC LIMIT %s", params + [limit + 1])
+
+
 # -- report aggregates -----------------------------------------------------------------------------
 class ReportRepository:
     """Figures per group for the gateway's reports (issue 8 joins them with the other services')."""

@@ -5,6 +5,7 @@ ownership and the pool (FR-08–FR-11), classification (FR-13), customer reviews
 (FR-23–FR-29), opportunities (FR-37–FR-39). Time comes in as arguments; the Chinese working-day
 calendar comes in as a function (`deadline_after_working_days`), so every rule is testable alone.
 """
+import calendar
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
@@ -592,3 +593,19 @@ def check_acknowledgeable(report):
 
 def response_overdue(report, now):
     return report["state"] == "reported" and report["response_due_by"] is not None and now > report["response_due_by"]
+
+
+# -- the logistics information sheet (FR-18) --------------------------------------------------------
+def add_months(moment, months):
+    """The same local (Asia/Shanghai) time `months` calendar months later (or earlier), on the
+    month's last day when it is shorter (31 March - 1 month = 28/29 February)."""
+    local = moment.astimezone(TZ)
+    index = local.year * 12 + local.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(local.day, calendar.monthrange(year, month + 1)[1])
+    return local.replace(year=year, month=month + 1, day=day).astimezone(timezone.utc)
+
+
+def logistics_review_due(reviewed_at):
+    """FR-18: reviewed monthly — due one calendar month after the last review."""
+    return add_months(reviewed_at, 1)

@@ -769,6 +769,29 @@ class IntelligenceOut(Schema):
     version = fields.Integer()
 
 
+# -- the logistics information sheet (FR-18) --------------------------------------------------------
+class LogisticsInput(StrictSchema):
+    consignee = fields.String(required=True, validate=validate.Length(1, 200))
+    address = fields.String(required=True, validate=validate.Length(1, 500))
+    phone = text(50)
+    carrier = text(200)
+    delivery_notes = text(2000)
+
+
+class LogisticsOut(Schema):
+    customer_id = fields.String()
+    customer_name = fields.String()
+    consignee = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    delivery_notes = fields.String(allow_none=True)
+    reviewed_by = fields.String(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
+    review_due_by = fields.DateTime(allow_none=True)
+    due = fields.Boolean()
+
+
 class PageInput(StrictSchema):
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, MAX_LIMIT))
 
@@ -832,6 +855,8 @@ intelligence_input = IntelligenceInput()
 acknowledge_input = AcknowledgeInput()
 intelligence_filters = IntelligenceFilters()
 intelligence_out = IntelligenceOut()
+logistics_input = LogisticsInput()
+logistics_out = LogisticsOut()
 report_input = ReportInput()
 pipeline_input = PipelineInput()
 order_confirmed_data = OrderConfirmedData()

@@ -14,9 +14,9 @@ from nameko.timer import timer
 from customer import domain, events
 from customer.db import (
     ClassificationRepository, CollectionRepository, ContactRepository, CustomerRepository, EscalationRepository,
-    FollowUpRepository, IntelligenceRepository, LedgerRepository, OpportunityRepository, OverviewRepository,
-    ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository, StaffRepository, TerritoryRepository,
-    Visibility, VisitRepository,
+    FollowUpRepository, IntelligenceRepository, LedgerRepository, LogisticsRepository, OpportunityRepository,
+    OverviewRepository, ProposalRepository, PurchaseRepository, ReportRepository, ReviewRepository, StaffRepository,
+    TerritoryRepository, Visibility, VisitRepository,
 )
 from customer.exceptions import (
     CollectionNotFound, ConcurrentUpdate, CustomerNotFound, DuplicateCustomer, EscalationNotFound, EscalationOpen,
@@ -28,12 +28,12 @@ from customer.schemas import (
     close_input, collection_check_input, collection_detail_out, collection_filters, collection_out, contact_input,
     contact_out, customer_changes, customer_filters, customer_input, customer_out, decision_input, delay_input,
     escalation_detail_out, escalation_filters, escalation_input, escalation_out, follow_up_input, follow_up_out,
-    intelligence_filters, intelligence_input, intelligence_out, ledger_out, note_input, opportunity_changes,
-    opportunity_filters, opportunity_input, opportunity_out, order_confirmed_data, outcome_input, pipeline_input,
-    pool_filters, proposal_changes, proposal_detail_out, proposal_filters, proposal_input, proposal_out,
-    proposal_response_input, purchase_out, reject_input, report_input, review_input, review_out, staff_changes,
-    staff_filters, staff_input, staff_out, suggestion_out, territory_input, territory_out, visit_filters,
-    visit_input, visit_log_input, visit_out, week_row_out,
+    intelligence_filters, intelligence_input, intelligence_out, ledger_out, logistics_input, logistics_out,
+    note_input, opportunity_changes, opportunity_filters, opportunity_input, opportunity_out, order_confirmed_data,
+    outcome_input, pipeline_input, pool_filters, proposal_changes, proposal_detail_out, proposal_filters,
+    proposal_input, proposal_out, proposal_response_input, purchase_out, reject_input, report_input, review_input,
+    review_out, staff_changes, staff_filters, staff_input, staff_out, suggestion_out, territory_input, territory_out,
+    visit_filters, visit_input, visit_log_input, visit_out, week_row_out,
 )
 from shared import access, books as kit_books, pagination, workdays
 from shared.dependencies import Database
@@ -1347,6 +1347,53 @@ class CustomerService(ServiceBase):
 
         return self._command("acknowledge_intelligence", request_id,
                              {"actor": actor, "report_id": str(report_id), "ack": data}, run)
+
+    # == the logistics information sheet (FR-18) ==================================================
+    @staticmethod
+    def _logistics_out(customer, sheet, now):
+        sheet = sheet or dict.fromkeys(("consignee", "address", "phone", "carrier", "delivery_notes", "reviewed_by",
+                                        "reviewed_at"))
+        due_by = domain.logistics_review_due(sheet["reviewed_at"]) if sheet.get("reviewed_at") else None
+        return logistics_out.dump(dict(sheet, customer_id=customer["id"], customer_name=customer["name"],
+                                       review_due_by=due_by, due=due_by is None or now >= due_by))
+
+    @rpc
+    def save_logistics(self, *, request_id, actor, customer_id, sheet):
+        """FR-18: record the customer's shipping sheet, or confirm it unchanged: either is the
+        month's review (due again a month later)."""
+        actor = load_actor(actor)
+        data = load(logistics_input, sheet)
+
+        def run(uow):
+            customer = self._customer(uow, actor, customer_id)
+            now = _now()
+            row = LogisticsRepository(uow).save(customer["id"], data, actor["staff_id"], now)
+            return self._logistics_out(customer, row, now)
+
+        return self._command("save_logistics", request_id,
+                             {"actor": actor, "customer_id": str(customer_id), "sheet": data}, run)
+
+    @rpc
+    def get_logistics(self, *, actor, customer_id):
+        actor = load_actor(actor)
+        with self.db.transaction() as uow:
+            customer = self._customer(uow, actor, customer_id)
+            return self._logistics_out(customer, LogisticsRepository(uow).get(customer["id"]), _now())
+
+    @rpc
+    def list_logistics_due(self, *, actor, as_of=None, limit=None, cursor=None):
+        """FR-18: customers in scope whose sheet is missing or not reviewed for a month (the monthly
+        to-do of the sales secretary group)."""
+        actor = load_actor(actor)
+        now = _as_of(as_of)
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        with self.db.transaction() as uow:
+            rows = LogisticsRepository(uow).due(_visibility(actor, pool=False), domain.add_months(now, -1), after,
+                                                limit)
+        return _page(rows, limit, _by_time("created_at"),
+                     lambda row: self._logistics_out({"id": row["customer_id"], "name": row["customer_name"]},
+                                                     row if row["reviewed_at"] else None, now))
 
     # == aggregates for the gateway's reports (issue 8 joins them) ===================================
     @rpc

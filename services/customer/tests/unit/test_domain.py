@@ -433,3 +433,11 @@ def test_fr40_the_review_is_the_owners_line_never_the_author():
                   {"staff_id": stranger, "role": "sales_rep"}):
         with pytest.raises(Forbidden):
             domain.check_proposal_reviewer(actor, proposal, [manager])
+
+
+def test_fr18_a_sheet_is_due_a_calendar_month_after_its_review():
+    shanghai = lambda *a: datetime(*a, tzinfo=domain.TZ)  # noqa: E731
+    assert domain.logistics_review_due(shanghai(2026, 11, 25, 9)) == shanghai(2026, 12, 25, 9)
+    assert domain.logistics_review_due(shanghai(2026, 12, 31, 9)) == shanghai(2027, 1, 31, 9)
+    assert domain.logistics_review_due(shanghai(2027, 1, 31, 9)) == shanghai(2027, 2, 28, 9)
+    assert domain.add_months(shanghai(2028, 3, 31, 9), -1) == shanghai(2028, 2, 29, 9)
