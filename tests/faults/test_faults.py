@@ -22,8 +22,10 @@ pytestmark = pytest.mark.slow
 start_platform = e2e.start_platform
 CORE = ("customer", "order", "inventory", "billing")
 ALL = CORE + ("aftersales",)
-# a shorter saga lease than production's 60 s, so a saga orphaned by a kill is recovered within the run
-FAST_RECOVERY = {"order": {"ORDER_SAGA_LEASE_SECONDS": "15"}}
+# a shorter saga lease than production's 60 s, so a saga orphaned by a kill is recovered within the
+# run; and a shorter hold of an Idempotency-Key whose gateway died mid-request than the default 120 s
+# (until then a resend is refused 409 IDEMPOTENCY_KEY_IN_USE; the load client resends for 60 s)
+FAST_RECOVERY = {"order": {"ORDER_SAGA_LEASE_SECONDS": "15"}, "gateway": {"GATEWAY_IDEMPOTENCY_LOCK_TIMEOUT": "30"}}
 
 
 def platform_with_org(start_platform, services=CORE, env=None, stock=100000):
