@@ -5,10 +5,12 @@
   * a repeat with the same key and the same request gets the first answer (status, body and the
     headers that matter) plus `Idempotent-Replayed: true`, and calls nothing;
   * the same key with another request (method, path or body) gets 422 IDEMPOTENCY_KEY_REUSED;
-  * a 5xx answer deletes the record, so the client may retry and the command runs again; the
-    service is idempotent too, because its `request_id` is derived from (credential, key).
+  * a 5xx or 429 answer, or a 409 that says to retry shortly (CONFIRMATION_IN_PROGRESS,
+    RESERVATION_NOT_COMMITTED), deletes the record, so the client may retry and the command runs
+    again; the service is idempotent too, because its `request_id` is derived from (credential, key).
 """
 import hashlib
+import json
 import logging
 import re
 import uuid
@@ -29,6 +31,22 @@ KEPT_HEADERS = ("Content-Type", "Location")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 _NAMESPACE = uuid.UUID("0d4c7a3e-5f5b-4f43-9a3c-1b2f6f0f3a61")
 FINISH_RETRY_SECONDS = 5.0  # how long recording an answer is retried through a database hiccup
+# answers that say "not yet, retry shortly" rather than give the request's outcome: not kept, so a
+# resend with the same key runs again (kept, it would be replayed to every resend, for good)
+RETRY_SHORTLY = ("CONFIRMATION_IN_PROGRESS", "RESERVATION_NOT_COMMITTED")
+
+
+def is_outcome(status, body):
+    """Whether an answer is the request's outcome, to replay to a repeat (API.md "Idempotency"):
+    not a 5xx, not a 429, not a 409 that says to retry shortly."""
+    if status >= 500 or status == 429:
+        return False
+    if status == 409:
+        try:
+            return json.loads(body).get("code") not in RETRY_SHORTLY
+        except (TypeError, ValueError, AttributeError):
+            return True
+    return True
 
 
 def read_key(headers):
@@ -88,7 +106,7 @@ class Claim:
         return StoredAnswer(row["status"], row["response_headers"] or {}, row["response_body"])
 
     def finish(self, status, headers, body):
-        """Keep the answer (a 5xx releases the key instead), retrying a few seconds through a
+        """Keep the answer (one that is not the outcome releases the key instead), retrying a few seconds through a
         database hiccup — the request may have failed for that very reason (the server restarted
         under it), and a key left in progress refuses the client's resend (409) until the lock
         timeout. Never fails the request: at worst the record stays in progress until the lock
@@ -101,7 +119,7 @@ class Claim:
                                     retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,))):
                 with attempt, self.database.transaction() as uow:
                     records = IdempotencyRecords(uow)
-                    if status >= 500:
+                    if not is_outcome(status, body):
                         records.release(self.credential_id, self.key)
                     else:
                         records.complete(self.credential_id, self.key, status, kept, body)
