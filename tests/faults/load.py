@@ -7,6 +7,7 @@ and the tally of a run: orders lost, duplicated and stuck, read from the order s
 and confirms orders, bounded in count and time, on loopback only.
 """
 import importlib.util
+import logging
 import sys
 import time
 import uuid
@@ -17,6 +18,7 @@ import eventlet
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
 RETRYABLE = {500, 502, 503, 504}
 # 409s to resend as they are, a moment later: the same key's first attempt, or a saga on the order,
 # still running; the warehouse not yet told of the confirmation (order.confirmed commits the
@@ -191,8 +193,12 @@ def settle(platform, load, services, timeout=90.0):
     began = time.monotonic()
 
     def quiet():
-        with platform.rpc(timeout=30) as rpc:
-            books = collect(rpc, services)
+        try:
+            with platform.rpc(timeout=30) as rpc:
+                books = collect(rpc, services)
+        except Exception as exc:  # a service slow to answer after a fault: ask again
+            log.warning("books not collected yet: %r", exc)
+            return None
         busy = any(part["outbox"]["pending"] for part in books.values()) or any(
             s["state"] in ("running", "compensating") for s in books.get("order", {}).get("sagas", []))
         return None if busy else books
