@@ -33,8 +33,6 @@ KEPT_HEADERS = ("Content-Type", "Location")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 _NAMESPACE = uuid.UUID("0d4c7a3e-5f5b-4f43-9a3c-1b2f6f0f3a61")
 FINISH_RETRY_SECONDS = 5.0  # how long recording an answer is retried through a database hiccup
-
-
 def read_key(headers):
     key = headers.get(HEADER)
     if key is None:

@@ -41,7 +41,7 @@ class Upstream:
     """What the fake customer service does and what it saw; reset for every test."""
 
     def __init__(self):
-        self.mode = "ok"  # ok | slow | duplicate | crash | block
+        self.mode = "ok"  # ok | slow | duplicate | busy | crash | block
         self.calls = []
         self.slow_for = 0
         self.entered = Event()
@@ -93,6 +93,9 @@ class FakeCustomer:
         self._behave()
         if UPSTREAM.mode == "invalid":
             raise ValidationFailed("no such territory", errors={"region": ["not a territory"]})
+        if UPSTREAM.mode == "busy":
+            raise Conflict("another operation is running on this document; retry shortly",
+                           code="CONFIRMATION_IN_PROGRESS")
         if UPSTREAM.mode == "duplicate":
             raise Conflict(f"{customer['name']} is already recorded; owner: Wang Fang",
                            code="DUPLICATE_CUSTOMER", owner_id="6f1c1f0e-6d3b-4b7c-9a55-3d1f0b2a9c10",

@@ -7,6 +7,7 @@ and the tally of a run: orders lost, duplicated and stuck, read from the order s
 and confirms orders, bounded in count and time, on loopback only.
 """
 import importlib.util
+import logging
 import sys
 import time
 import uuid
@@ -17,9 +18,12 @@ import eventlet
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
 RETRYABLE = {500, 502, 503, 504}
-# 409s the API says to resend as they are: the same key's first attempt, or a saga on the order, still running
-RETRYABLE_CONFLICTS = ('"IDEMPOTENCY_KEY_IN_USE"', '"CONFIRMATION_IN_PROGRESS"')
+# 409s to resend as they are, a moment later: the same key's first attempt, or a saga on the order,
+# still running; the warehouse not yet told of the confirmation (order.confirmed commits the
+# reservation a delivery note is made from — eventually consistent, later under a fault)
+RETRYABLE_CONFLICTS = ('"IDEMPOTENCY_KEY_IN_USE"', '"CONFIRMATION_IN_PROGRESS"', '"RESERVATION_NOT_COMMITTED"')
 RETRY_FOR = 60.0  # seconds a request is retried before it counts as failed
 FINAL = ("confirmed", "credit_hold", "partially_shipped", "shipped", "invoiced", "paid", "closed", "cancelled")
 
@@ -45,15 +49,14 @@ class Driver:
         self.platform, self.org = platform, org
         self.requests = self.attempts = 0
         self.failures = []
-        self.why_retried = Counter()  # "503", "ConnectionError: refused", ... → resends
+        self.why_retried = Counter()  # "503", "409", "ConnectionError: refused" (or ": cut") → resends
         self.timeline = []  # (started, ended) of every request
         self.running = True
         self.threads = []
 
     def send(self, client, method, path, body=None, expect=200, key=None, api=None):
         """One request, sent again (same Idempotency-Key) while the answer is 5xx, none, or 409
-        IDEMPOTENCY_KEY_IN_USE or CONFIRMATION_IN_PROGRESS ("retry shortly"); anything else
-        unexpected is a failure (None is returned)."""
+        one of RETRYABLE_CONFLICTS; anything else unexpected is a failure (None is returned)."""
         key = key or (str(uuid.uuid4()) if method == "POST" else None)
         headers = dict(client.headers, **({"Idempotency-Key": key} if key else {}))
         self.requests += 1
@@ -70,9 +73,9 @@ class Driver:
             try:
                 answer = requests.request(method, url, json=body, headers=headers, timeout=30)
             except requests.RequestException as exc:
-                why = f"{type(exc).__name__}" + (": refused" if "refused" in str(exc) else "")
+                why = f"{type(exc).__name__}: {'refused' if 'refused' in str(exc).lower() else 'cut'}"
             else:
-                why = f"{answer.status_code} {answer.text[:200]}"
+                why = f"{answer.status_code} {answer.text[:400]}"
                 if answer.status_code == expect:
                     return answer.json()
                 retry = answer.status_code in RETRYABLE or (
@@ -190,8 +193,12 @@ def settle(platform, load, services, timeout=90.0):
     began = time.monotonic()
 
     def quiet():
-        with platform.rpc(timeout=30) as rpc:
-            books = collect(rpc, services)
+        try:
+            with platform.rpc(timeout=30) as rpc:
+                books = collect(rpc, services)
+        except Exception as exc:  # a service slow to answer after a fault: ask again
+            log.warning("books not collected yet: %r", exc)
+            return None
         busy = any(part["outbox"]["pending"] for part in books.values()) or any(
             s["state"] in ("running", "compensating") for s in books.get("order", {}).get("sagas", []))
         return None if busy else books

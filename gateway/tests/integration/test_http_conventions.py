@@ -207,6 +207,22 @@ def test_api_idempotency_concurrent_duplicate_is_409_in_use(gateway, token_for, 
     assert len(upstream.of("create_customer")) == 1
 
 
+def test_api_a_retry_shortly_answer_is_not_kept_so_the_resend_runs_again(start_gateway, token_for, upstream):
+    """A 409 that says "retry shortly" (a saga still running on the document, the warehouse not yet
+    told of a confirmation) is not the request's outcome: kept, it would be replayed to every
+    resend with the same Idempotency-Key and the request could never succeed (issue 9)."""
+    gateway = start_gateway()
+    upstream.mode = "busy"
+    headers = dict(token_for("sales_rep", gateway), **{"Idempotency-Key": "busy-1"})
+    body = new_customer()
+    answer = gateway.post(CUSTOMERS, json=body, headers=headers)
+    assert answer.status_code == 409 and answer.json()["code"] == "CONFIRMATION_IN_PROGRESS"
+    upstream.mode = "ok"
+    retry = gateway.post(CUSTOMERS, json=body, headers=headers)
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+    assert len(upstream.of("create_customer")) == 2
+
+
 def test_api_upstream_timeout_is_504_and_a_retry_runs_again(start_gateway, token_for, upstream):
     gateway = start_gateway(RPC_TIMEOUT=0.3)
     upstream.mode, upstream.slow_for = "slow", 1.0
