@@ -86,7 +86,8 @@ async function workPage() {
     if (may("GET opportunities")) jobs.push(openOpportunities(me));
   }
   if (may("GET orders")) jobs.push(creditHolds());
-  for (const section of await Promise.all(jobs)) page.append(section);
+  // a section whose service is down says so; the others still show
+  for (const section of await Promise.all(jobs.map((job) => job.catch(failure)))) page.append(section);
   return page;
 }
 
