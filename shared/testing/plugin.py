@@ -9,6 +9,11 @@ Fixtures:
                                   fixture imports werkzeug.urls.url_join, gone in werkzeug 3)
   process_factory                 starts real `nameko run` processes (for kill/restart tests)
 Tests get their own RabbitMQ vhost from nameko's `rabbit_config` fixture.
+
+Hypothesis runs under the `sales-platform` profile: no per-example deadline. The tests share a
+loaded machine, so a timing limit only makes them flaky (a property test of the billing domain
+failed with `DeadlineExceeded` at 570 ms against the default 200 ms); set HYPOTHESIS_PROFILE to
+use another profile.
 """
 import json
 import os
@@ -21,8 +26,12 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+hypothesis_settings.register_profile("sales-platform", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sales-platform"))
 
 
 def pg_settings():
