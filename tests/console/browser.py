@@ -168,7 +168,16 @@ def partial_pages(console, username, password, customer_id, order_id):
     return console.report(**found)
 
 
-STEPS = {f.__name__: f for f in (rep_day, decide_in_inbox, dashboards, partial_pages)}
+def my_work(console, username, password):
+    """Someone signs in: what their work page shows, the partial-failure markers included."""
+    console.sign_in(username, password)
+    page = console.page
+    markers = page.get_by_test_id("partial").all_inner_texts()
+    console.shot("my-work")
+    return console.report(markers=markers, work=page.get_by_test_id("work").inner_text())
+
+
+STEPS = {f.__name__: f for f in (rep_day, decide_in_inbox, dashboards, partial_pages, my_work)}
 
 
 def main(step, arguments):

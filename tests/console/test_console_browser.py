@@ -72,6 +72,10 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     tight = reviewed_customer(org, org.rep, f"Tight Credit {suffix} Co., Ltd.", "East China", limit="100.00")
     held = confirmed(org.rep, tight["id"], 5, expect_status="credit_hold")
     logged_visit(rep2, org.manager, other["id"])
+    plan = rep2.post("visits", {"customer_id": other["id"], "purpose": f"demo the new pump {suffix}",
+                                "planned_at": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat(),
+                                "tracking_report": "installed, asking for a second pump"},  # a re-visit: FR-29
+                     expect=201)  # a visit plan waiting for the manager (FR-23)
     # the below-floor quote (80.00 < floor 90.00): the direct manager, then the sales head (FR-46)
     quote = org.rep.post("quotes", {"customer_id": org.customer["id"],
                                     "valid_until": str(date.today() + timedelta(days=30)),
@@ -119,9 +123,12 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     before = browse("decide_in_inbox", base=base, prefix="head-before", **head_login, decisions=[])
     assert quote["number"] not in before["listed"]  # not the head's turn yet
     manager = browse("decide_in_inbox", base=base, prefix="manager", **_credentials(org, "manager"), decisions=[
-        {"number": quote["number"], "action": "approve", "comment": "同意：大客户首单"}])
-    assert quote["number"] in manager["listed"], manager["listed"]
-    assert manager["decided"] == {quote["number"]: "pending_approval"}  # the sales head's turn now
+        {"number": quote["number"], "action": "approve", "comment": "同意：大客户首单"},
+        {"number": plan["number"], "action": "approve", "comment": "带上样机"}])
+    assert {quote["number"], plan["number"]} <= set(manager["listed"]), manager["listed"]
+    # the quote: the sales head's turn now; the visit plan: approved, the rep may go
+    assert manager["decided"] == {quote["number"]: "pending_approval", plan["number"]: "approved"}
+    assert rep2.get(f"visits/{plan['id']}", expect=200)["decision_comment"] == "带上样机"
     head = browse("decide_in_inbox", base=base, prefix="head", **head_login, decisions=[
         {"number": quote["number"], "action": "approve", "comment": "同意"},
         {"number": held["number"], "action": "release", "comment": "预付款已到账"}])  # FR-65: the head releases
@@ -168,6 +175,10 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     assert partial["customers"] and "billing" in partial["customers"], partial
     assert partial["orders"] and "billing" in partial["orders"], partial
     assert org.customer["name"] in partial["customers_page"] and rep_order["number"] in partial["orders_page"]
+    # ... and the customer service too: the manager's inbox still answers, without the visit plans
+    platform.procs["customer"].stop()
+    work = browse("my_work", base=base, prefix="manager-customer-down", **_credentials(org, "manager"))
+    assert len(work["markers"]) == 1 and "customer (visit)" in work["markers"][0], work["markers"]
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -78,15 +78,17 @@ function loginPage() {
 async function workPage() {
   const me = current().me;
   const page = h("div", { "data-testid": "work" });
-  const jobs = [];
-  if (may("GET me/approvals")) jobs.push(inbox());
+  const jobs = []; // [title, testid, the section being built]
+  if (may("GET me/approvals")) jobs.push(["inbox", "inbox", inbox()]);
   if (me.role === "sales_rep" || me.role === "sales_manager") {
-    if (may("GET customers")) jobs.push(dueForContact(me));
-    if (may("GET visits")) jobs.push(visitsToLog(me));
-    if (may("GET opportunities")) jobs.push(openOpportunities(me));
+    if (may("GET customers")) jobs.push(["due_contact", "due-contact", dueForContact(me)]);
+    if (may("GET visits")) jobs.push(["visits_to_log", "visits-to-log", visitsToLog(me)]);
+    if (may("GET opportunities")) jobs.push(["open_opportunities", "open-opportunities", openOpportunities(me)]);
   }
-  if (may("GET orders")) jobs.push(creditHolds());
-  for (const section of await Promise.all(jobs)) page.append(section);
+  if (may("GET orders")) jobs.push(["held_orders", "credit-hold", creditHolds()]);
+  // a section whose service is down says so under its title; the others still show
+  const sections = await Promise.all(jobs.map(([title, testid, job]) => job.catch((e) => card(t(title), testid, failure(e)))));
+  page.append(...sections);
   return page;
 }
 
