@@ -93,7 +93,8 @@ def print_tables(result):
         print(f"\nScale: {reads['order_lines']:,} order lines, {reads['orders']:,} orders, {reads['customers']:,} "
               f"customers (loaded in {reads['load_seconds']} s)")
         for name, r in reads["timings"].items():
-            print(f"  {name:<40} p50 {r['p50_ms']} ms  max {r['max_ms']} ms  ({r['calls']} calls)")
+            print(f"  {name:<40} p50 {r['p50_ms']} ms  max {r['max_ms']} ms  ({r['calls']} calls)"
+                  + (f"  FAILED: {r['error'][:100]}" if r.get("error") else ""))
     check = result["check"]
     print(f"\nCheck: {check['orders']} orders, {len(check['problems'])} problems")
     for problem in check["problems"][:20]:
