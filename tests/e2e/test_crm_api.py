@@ -204,6 +204,9 @@ def test_api_proposal_loop_and_tender_over_http(crm_api):
     assert rep.post(f"proposals/{tender['id']}/approve", {}).status_code == 403  # reps do not review
     waiting = manager.get("proposals?state=internal_review", expect=200)["items"]
     assert [p["id"] for p in waiting] == [tender["id"]]
+    inbox = manager.get("me/approvals", expect=200)  # the order service is not running here: partial
+    assert [(i["kind"], i["id"], i["decide"]) for i in inbox["items"]] == \
+        [("proposal", tender["id"], f"proposals/{tender['id']}")]
     manager.post(f"proposals/{tender['id']}/approve", {"comment": "ok"}, expect=200)
     sent = rep.post(f"proposals/{tender['id']}/send", expect=200)
     assert sent["state"] == "submitted"

@@ -146,6 +146,7 @@ const DECISIONS = {
   return: { approve: "returns/{return_id}/approve", reject: "returns/{return_id}/reject" },
   loan: { approve: "loans/{loan_id}/approve", reject: "loans/{loan_id}/reject" },
   visit: { approve: "visits/{visit_id}/approve", reject: "visits/{visit_id}/reject" },
+  proposal: { approve: "proposals/{proposal_id}/approve", reject: "proposals/{proposal_id}/reject" },
   credit_release: { release: "orders/{order_id}/release-credit-hold" },
 };
 

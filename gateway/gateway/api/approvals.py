@@ -3,7 +3,7 @@ the console's "My work"; FR-23, FR-45–FR-48, FR-53, FR-65, FR-93–FR-96, FR-9
 
 Nothing new is stored: the owners are asked, as the caller, for the documents in the state that waits
 for a decision — quotes and contracts in approval, returns requested, loans pending approval (order),
-visit plans to approve (customer), orders on credit hold (order) — each list only when the caller's role
+visit plans and proposals in internal review (customer, FR-40), orders on credit hold (order) — each list only when the caller's role
 may decide that kind (the same role sets as the approve endpoints), all at once (gateway.compose). A
 document with approval steps is the caller's when its step whose turn it is (`pending`) names them, or
 names no one and their role; a visit plan is the caller's when they may approve visits and it is not
@@ -30,6 +30,7 @@ KINDS = {
     "return": ("order", RETURN_APPROVERS, "returns"),
     "loan": ("order", LOAN_APPROVERS, "loans"),
     "visit": ("customer", VISIT_APPROVERS, "visits"),
+    "proposal": ("customer", VISIT_APPROVERS, "proposals"),
     "credit_release": ("order", CREDIT_RELEASERS, "orders"),
 }
 
@@ -79,6 +80,11 @@ def inbox_items(kind, docs, actor):
                 continue
             items.append(dict(base, owner_id=doc.get("rep_id"), amount=None, reason=doc.get("purpose"),
                               step="manager", since=doc.get("created_at")))
+        elif kind == "proposal":  # FR-40: in internal review, not one's own
+            if doc.get("owner_id") == actor["staff_id"]:
+                continue
+            items.append(dict(base, owner_id=doc.get("owner_id"), amount=doc.get("amount"), reason=doc.get("title"),
+                              step="manager", since=doc.get("updated_at")))
         elif kind == "credit_release":
             items.append(dict(base, owner_id=doc.get("owner_id"), amount=doc.get("total"),
                               reason="credit_hold", step="credit",
@@ -97,8 +103,8 @@ class ApprovalsApi:
     @api("GET", f"{API}/me/approvals", roles=INBOX_READERS, response=Inbox, tags=["auth", "reports"],
          errors=(503,), partial=True)
     def my_approvals(self, call):
-        """The approvals inbox: quotes, contracts, visit plans, returns, loans and credit releases waiting
-        for the caller's decision, oldest first.
+        """The approvals inbox: quotes, contracts, visit plans, proposals, returns, loans and credit
+        releases waiting for the caller's decision, oldest first.
 
         Only the kinds the caller's role may decide are asked for; each owner is asked as the caller, so
         row-level access holds. A service that is down leaves its kinds out (`unavailable`,
@@ -115,6 +121,8 @@ class ApprovalsApi:
                 actor=actor, filters={"status": "pending_approval"}, limit=PAGE),
             "visit": lambda: self.customer.list_visits.call_async(
                 actor=actor, filters={"state": "planned"}, limit=PAGE),
+            "proposal": lambda: self.customer.list_proposals.call_async(
+                actor=actor, filters={"state": "internal_review"}, limit=PAGE),
             "credit_release": lambda: self.order.list_orders.call_async(
                 actor=actor, filters={"status": "credit_hold"}, limit=PAGE),
         }

@@ -43,6 +43,17 @@ def test_visit_plans_are_mine_to_approve_unless_my_own():
     assert (item["id"], item["owner_id"], item["reason"], item["decide"]) == ("v1", OTHER, "demo", "visits/v1")
 
 
+def test_proposals_in_internal_review_are_mine_to_review_unless_my_own():
+    """FR-40: the owner's manager reviews; their own proposal never lands in their inbox."""
+    proposals = [{"id": "p1", "number": "PRP-1", "customer_id": "c1", "customer_name": "Acme", "owner_id": OTHER,
+                  "title": "line 2 retrofit", "amount": "455000.00", "updated_at": "2026-11-22T00:00:00+00:00"},
+                 {"id": "p2", "number": "PRP-2", "customer_id": "c1", "customer_name": "Acme",
+                  "owner_id": ME["staff_id"], "title": "own", "amount": None, "updated_at": "2026-11-22T00:00:00+00:00"}]
+    [item] = inbox_items("proposal", proposals, ME)
+    assert (item["id"], item["amount"], item["reason"], item["step"], item["decide"]) == \
+        ("p1", "455000.00", "line 2 retrofit", "manager", "proposals/p1")
+
+
 def test_an_order_on_credit_hold_is_a_credit_release():
     order = {"id": "o1", "number": "SO-1", "customer_id": "c1", "customer_name": "Acme", "owner_id": OTHER,
              "total": "9000.00", "credit_held_at": "2026-11-21T00:00:00+00:00"}
