@@ -128,6 +128,9 @@ class CustomerQuery(PageQuery):
     size = fields.String(load_default=None, validate=validate.OneOf(SIZES))
     source = fields.String(load_default=None, validate=validate.OneOf(SOURCES))
     late_entry = fields.Boolean(load_default=None, metadata={"description": "entered late (FR-04)"})
+    quiet_days = fields.Integer(load_default=None, validate=validate.Range(1, 366), metadata={
+        "description": "no follow-up and no logged visit in this many days: regular contact due (FR-20; 7: the "
+                       "weekly contact, FR-35)"})
     q = text(200, load_default=None, metadata={"description": "text in the name, number or tax id"})
 
 
@@ -831,7 +834,7 @@ class CustomersApi:
         """List the customers the caller may see, filtered."""
         query = plain(call.query)
         filters = _filters(query, ("owner", "team", "status", "region", "industry", "size", "source", "late_entry",
-                                   "q"))
+                                   "quiet_days", "q"))
         return self.customer.list_customers(actor=call.actor, filters=filters, limit=query["limit"],
                                             cursor=query["cursor"])
 

@@ -303,7 +303,8 @@ class CustomerRepository:
         )
 
     def list_query(self, visibility, *, owner=None, team=None, status=None, region=None, industry=None,
-                   size=None, source=None, late_entry=None, q=None, pool=None, after=None, limit=50):
+                   size=None, source=None, late_entry=None, q=None, pool=None, quiet_since=None, after=None,
+                   limit=50):
         """(SQL, params) of one keyset page (limit + 1 rows), newest first."""
         condition, params = visibility.sql("c.owner_id", "c.owner_team")
         where = [condition]
@@ -319,6 +320,11 @@ class CustomerRepository:
                 where.append("c.owner_id IS NULL")
             elif pool == "reclaimable":
                 where.append("c.reclaimable_since IS NOT NULL")
+        if quiet_since is not None:  # FR-20, FR-35: no follow-up and no logged visit since then
+            where.append("NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.customer_id = c.id AND f.occurred_at >= %s)"
+                         " AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.customer_id = c.id AND v.state = 'logged'"
+                         " AND v.visited_at >= %s)")
+            params += [quiet_since, quiet_since]
         if q:
             where.append("(c.name || ' ' || c.number || ' ' || coalesce(c.tax_id, '')) ILIKE %s")
             params.append(_like(q))

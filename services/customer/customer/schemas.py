@@ -185,6 +185,7 @@ class CustomerFilters(StrictSchema):
     size = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.SIZES))
     source = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.SOURCES))
     late_entry = fields.Boolean(load_default=None, allow_none=True)
+    quiet_days = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(1, 366))
     q = text(200)
 
 

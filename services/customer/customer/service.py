@@ -355,6 +355,9 @@ class CustomerService(ServiceBase):
     def list_customers(self, *, actor, filters=None, limit=None, cursor=None):
         actor = load_actor(actor)
         filters = load(customer_filters, filters or {})
+        quiet_days = filters.pop("quiet_days", None)
+        if quiet_days is not None:  # FR-20, FR-35: the regular contact that is due
+            filters["quiet_since"] = _now() - timedelta(days=quiet_days)
         limit = pagination.check_limit(limit)
         after = pagination.decode(cursor, 2)
         with self.db.transaction() as uow:

@@ -225,3 +225,24 @@ def test_customer_created_is_written_to_the_outbox_and_published(crm):
     [event] = crm.outbox("customer.created")
     assert event["data"]["customer_id"] == created["id"] and event["source"] == "customer"
     assert event["data"]["owner_team"] == "East-1" and event["data"]["bank_account"]["bank_name"] == "ICBC"
+
+
+def test_fr20_fr35_customers_without_regular_contact_are_listed(crm):
+    """FR-20 (relationship kept by periodic contact) and FR-35 (the weekly contact of every customer):
+    `quiet_days` lists the customers with no follow-up and no logged visit in that many days."""
+    rep = crm.staff()
+    desk = crm.staff("order_desk")
+    called, quiet = crm.customer(rep), crm.customer(rep)
+    crm.execute("UPDATE customers SET created_at = now() - interval '30 days' WHERE id IN (%s, %s)",
+                (called["id"], quiet["id"]))
+    crm.rpc.record_follow_up(request_id=crm.rid(), actor=rep, customer_id=called["id"], follow_up={
+        "channel": "phone", "occurred_at": (crm.now() - timedelta(days=2)).isoformat(),
+        "summary": "asked about the Q1 plan", "feedback": "happy with delivery times"})
+    weekly = {c["id"] for c in crm.rpc.list_customers(actor=desk, filters={"quiet_days": 7})["items"]}
+    assert quiet["id"] in weekly and called["id"] not in weekly
+    everyone = {c["id"] for c in crm.rpc.list_customers(actor=desk, filters={"quiet_days": 1})["items"]}
+    assert {quiet["id"], called["id"]} <= everyone
+    for bad in (0, 400, "7"):
+        with pytest.raises(ValidationFailed) as info:
+            crm.rpc.list_customers(actor=rep, filters={"quiet_days": bad})
+        assert "quiet_days" in info.value.errors
