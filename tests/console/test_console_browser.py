@@ -178,7 +178,7 @@ def test_issue12_console_rep_and_manager_in_a_real_browser(start_platform, brows
     # ... and the customer service too: the manager's inbox still answers, without the visit plans
     platform.procs["customer"].stop()
     work = browse("my_work", base=base, prefix="manager-customer-down", **_credentials(org, "manager"))
-    assert len(work["markers"]) == 1 and "customer (visit)" in work["markers"][0], work["markers"]
+    assert len(work["markers"]) == 1 and "customer (visit, proposal)" in work["markers"][0], work["markers"]
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -80,6 +80,15 @@ def _scoped(repo, actor, value, field, missing):
     return row
 
 
+def _logistics_sheet(customer, sheet, now):
+    """FR-18: a customer's sheet (all None when there is none) with when its monthly review is due."""
+    sheet = sheet or dict.fromkeys(("consignee", "address", "phone", "carrier", "delivery_notes", "reviewed_by",
+                                    "reviewed_at"))
+    due_by = domain.logistics_review_due(sheet["reviewed_at"]) if sheet.get("reviewed_at") else None
+    return dict(sheet, customer_id=customer["id"], customer_name=customer["name"], review_due_by=due_by,
+                due=due_by is None or now >= due_by)
+
+
 def _page(rows, limit, key, dump):
     items, next_cursor = pagination.page(rows, limit, key)
     return {"items": [dump(row) for row in items], "next_cursor": next_cursor}
@@ -1330,7 +1339,8 @@ class CustomerService(ServiceBase):
         now = _now()
         with self.db.transaction() as uow:
             rows = IntelligenceRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
-        return _page(rows, limit, _by_time("created_at"), lambda row: self._intelligence_out(row, now))
+        return _page(rows, limit, _by_time("created_at"),
+                     lambda row: intelligence_out.dump(dict(row, response_overdue=domain.response_overdue(row, now))))
 
     @rpc
     def acknowledge_intelligence(self, *, request_id, actor, report_id, response):
@@ -1354,11 +1364,7 @@ class CustomerService(ServiceBase):
     # == the logistics information sheet (FR-18) ==================================================
     @staticmethod
     def _logistics_out(customer, sheet, now):
-        sheet = sheet or dict.fromkeys(("consignee", "address", "phone", "carrier", "delivery_notes", "reviewed_by",
-                                        "reviewed_at"))
-        due_by = domain.logistics_review_due(sheet["reviewed_at"]) if sheet.get("reviewed_at") else None
-        return logistics_out.dump(dict(sheet, customer_id=customer["id"], customer_name=customer["name"],
-                                       review_due_by=due_by, due=due_by is None or now >= due_by))
+        return logistics_out.dump(_logistics_sheet(customer, sheet, now))
 
     @rpc
     def save_logistics(self, *, request_id, actor, customer_id, sheet):
@@ -1394,9 +1400,8 @@ class CustomerService(ServiceBase):
         with self.db.transaction() as uow:
             rows = LogisticsRepository(uow).due(_visibility(actor, pool=False), domain.add_months(now, -1), after,
                                                 limit)
-        return _page(rows, limit, _by_time("created_at"),
-                     lambda row: self._logistics_out({"id": row["customer_id"], "name": row["customer_name"]},
-                                                     row if row["reviewed_at"] else None, now))
+        return _page(rows, limit, _by_time("created_at"), lambda row: logistics_out.dump(_logistics_sheet(
+            {"id": row["customer_id"], "name": row["customer_name"]}, row if row["reviewed_at"] else None, now)))
 
     # == aggregates for the gateway's reports (issue 8 joins them) ===================================
     @rpc
