@@ -14,17 +14,10 @@ import psycopg2
 import psycopg2.extras
 
 from shared.migrate import drop_database, ensure_database, migrate
-from shared.testing.plugin import ServiceProcess, pg_settings
+from shared.testing.plugin import PLATFORM_PROCESSES, ServiceProcess, pg_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-PROCESSES = {  # name: (module, folder) — as deploy/Procfile
-    "customer": ("customer.service:CustomerService", "services/customer"),
-    "order": ("order.service:OrderService", "services/order"),
-    "inventory": ("inventory.service:InventoryService", "services/inventory"),
-    "billing": ("billing.service:BillingService", "services/billing"),
-    "aftersales": ("aftersales.service:AftersalesService", "services/aftersales"),
-    "gateway": ("gateway.service:GatewayService", "gateway"),
-}
+PROCESSES = PLATFORM_PROCESSES  # name: (module, folder) — as deploy/Procfile
 RABBIT_API = os.environ.get("RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
 AMQP_BASE = os.environ.get("BENCH_AMQP_URI", "pyamqp://guest:guest@127.0.0.1:5672")
 ADMIN = "admin"

@@ -154,6 +154,18 @@ def web_session():
         session.close()
 
 
+# The six processes of deploy/Procfile: name → (the nameko service class, its folder with config.yaml),
+# for whatever starts the whole platform as real processes (tests/e2e, the fault runs, `make bench`).
+PLATFORM_PROCESSES = {
+    "customer": ("customer.service:CustomerService", "services/customer"),
+    "order": ("order.service:OrderService", "services/order"),
+    "inventory": ("inventory.service:InventoryService", "services/inventory"),
+    "billing": ("billing.service:BillingService", "services/billing"),
+    "aftersales": ("aftersales.service:AftersalesService", "services/aftersales"),
+    "gateway": ("gateway.service:GatewayService", "gateway"),
+}
+
+
 class ServiceProcess:
     """A real `nameko run` process of one service, as `make up` starts it."""
 

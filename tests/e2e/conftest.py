@@ -18,14 +18,8 @@ import eventlet
 import pytest
 import requests
 
-SERVICES = {
-    "customer": ("customer.service:CustomerService", "services/customer"),
-    "order": ("order.service:OrderService", "services/order"),
-    "inventory": ("inventory.service:InventoryService", "services/inventory"),
-    "billing": ("billing.service:BillingService", "services/billing"),
-    "aftersales": ("aftersales.service:AftersalesService", "services/aftersales"),
-    "gateway": ("gateway.service:GatewayService", "gateway"),
-}
+from shared.testing.plugin import PLATFORM_PROCESSES
+
 ADMIN = "admin"
 
 
@@ -138,7 +132,7 @@ def platform_starter(make_database, process_factory, rabbit_uri):
         admin_password = "admin-" + uuid.uuid4().hex
         procs = {}
         for name in list(dict.fromkeys(names)) + ["gateway"]:
-            module, folder = SERVICES[name]
+            module, folder = PLATFORM_PROCESSES[name]
             extra = dict(env.get(name, {}))
             if name == "gateway":
                 extra.update(GATEWAY_TOKEN_SECRET=uuid.uuid4().hex + uuid.uuid4().hex,
