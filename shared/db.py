@@ -139,6 +139,7 @@ class Pool:
             conn = self._pool.getconn()
             while not _usable(conn):  # closed by the server while idle in the pool: a new one
                 self._pool.putconn(conn, close=True)
+                conn = None  # given back: if no new one can be had (the server is down), none to return
                 conn = self._pool.getconn()
             self._in_use += 1
             metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)

@@ -19,7 +19,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
-RETRYABLE = {500, 502, 503, 504}
+RETRYABLE = {429, 500, 502, 503, 504}  # 429: the gateway's rate limit — a client waits and resends
 # 409s to resend as they are, a moment later: the same key's first attempt, or a saga on the order,
 # still running; the warehouse not yet told of the confirmation (order.confirmed commits the
 # reservation a delivery note is made from — eventually consistent, later under a fault)
