@@ -2,12 +2,12 @@
 on the service's own port (WEB_SERVER_ADDRESS)."""
 import json
 
-from nameko.web.handlers import http
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
 from shared import config, versions
 from shared.dependencies import Instrumentation
+from shared.web import http
 
 
 def json_response(status, body):

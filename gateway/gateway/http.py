@@ -29,7 +29,6 @@ from typing import Optional
 
 from eventlet.event import Event
 from nameko.exceptions import BadRequest
-from nameko.web.handlers import HttpRequestHandler
 from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.wrappers import Response
 
@@ -43,6 +42,7 @@ from shared.db import json_default
 from shared.errors import MalformedRequest, SalesError, ValidationFailed
 from shared.outages import as_unavailable
 from shared.validation import load
+from shared.web import HttpRequestHandler
 
 log = logging.getLogger(__name__)
 
