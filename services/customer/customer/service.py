@@ -230,6 +230,20 @@ class CustomerService(ServiceBase):
             raise StaffNotFound(f"staff member {staff_id} not found")
         return _staff_out(row)
 
+    def _list(self, actor, schema, filters, limit, cursor, repository, dump, key=_by_time("created_at"),
+              more=lambda filters: ()):
+        """A page of the records the actor may see: the filters loaded with `schema`, the limit
+        checked, the cursor decoded; `repository(uow).page(visibility, filters, after, limit,
+        *more(filters))` reads them and `dump` writes each one."""
+        actor = load_actor(actor)
+        filters = load(schema, filters or {})
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        extra = more(filters)
+        with self.db.transaction() as uow:
+            rows = repository(uow).page(_visibility(actor, pool=False), filters, after, limit, *extra)
+        return _page(rows, limit, key, dump)
+
     @rpc
     def list_staff(self, *, actor, filters=None, limit=None, cursor=None):
         load_actor(actor)
@@ -842,16 +856,13 @@ class CustomerService(ServiceBase):
 
     @rpc
     def list_visits(self, *, actor, filters=None, limit=None, cursor=None):
-        actor = load_actor(actor)
-        filters = load(visit_filters, filters or {})
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
-        start, end = filters.pop("from_"), filters.pop("to")
-        bounds = (domain.local_range(start, start)[0] if start else None,
-                  domain.local_range(end + timedelta(days=1), end)[0] if end else None)
-        with self.db.transaction() as uow:
-            rows = VisitRepository(uow).page(_visibility(actor, pool=False), filters, after, limit, bounds)
-        return _page(rows, limit, _by_time("planned_at"), visit_out.dump)
+        def bounds(found):
+            start, end = found.pop("from_"), found.pop("to")
+            return ((domain.local_range(start, start)[0] if start else None,
+                     domain.local_range(end + timedelta(days=1), end)[0] if end else None),)
+
+        return self._list(actor, visit_filters, filters, limit, cursor, VisitRepository, visit_out.dump,
+                          key=_by_time("planned_at"), more=bounds)
 
     @rpc
     def visit_week(self, *, actor, week=None, team=None):
@@ -965,13 +976,8 @@ class CustomerService(ServiceBase):
 
     @rpc
     def list_opportunities(self, *, actor, filters=None, limit=None, cursor=None):
-        actor = load_actor(actor)
-        filters = load(opportunity_filters, filters or {})
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
-        with self.db.transaction() as uow:
-            rows = OpportunityRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
-        return _page(rows, limit, _by_time("created_at"), opportunity_out.dump)
+        return self._list(actor, opportunity_filters, filters, limit, cursor,
+                          OpportunityRepository, opportunity_out.dump)
 
     # == proposals and tenders (FR-40, FR-41) =====================================================
     @rpc
@@ -1010,13 +1016,8 @@ class CustomerService(ServiceBase):
 
     @rpc
     def list_proposals(self, *, actor, filters=None, limit=None, cursor=None):
-        actor = load_actor(actor)
-        filters = load(proposal_filters, filters or {})
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
-        with self.db.transaction() as uow:
-            rows = ProposalRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
-        return _page(rows, limit, _by_time("created_at"), proposal_out.dump)
+        return self._list(actor, proposal_filters, filters, limit, cursor,
+                          ProposalRepository, proposal_out.dump)
 
     def _proposal_step(self, name, request_id, actor, proposal_id, payload, step):
         """Load the proposal the actor may see; `step(uow, actor, proposal, now)` checks the rule and
@@ -1166,15 +1167,11 @@ class CustomerService(ServiceBase):
     @rpc
     def list_escalations(self, *, actor, filters=None, limit=None, cursor=None):
         """Escalations the actor may see; `state=open` or `overdue=true` is a manager's to-do (FR-30)."""
-        actor = load_actor(actor)
-        filters = load(escalation_filters, filters or {})
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
         now = _now()
-        with self.db.transaction() as uow:
-            rows = EscalationRepository(uow).page(_visibility(actor, pool=False), filters, after, limit, now)
-        return _page(rows, limit, _by_time("created_at"),
-                     lambda row: escalation_out.dump(dict(row, guidance_overdue=domain.guidance_overdue(row, now))))
+        return self._list(actor, escalation_filters, filters, limit, cursor,
+                          EscalationRepository,
+                          lambda row: escalation_out.dump(dict(row, guidance_overdue=domain.guidance_overdue(row, now))),
+                          more=lambda found: (now,))
 
     @rpc
     def note_escalation(self, *, request_id, actor, escalation_id, note):
@@ -1262,13 +1259,8 @@ class CustomerService(ServiceBase):
     @rpc
     def list_collections(self, *, actor, filters=None, limit=None, cursor=None):
         """Weekly submissions the actor may see (`state=submitted`: the manager's to-check list)."""
-        actor = load_actor(actor)
-        filters = load(collection_filters, filters or {})
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
-        with self.db.transaction() as uow:
-            rows = CollectionRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
-        return _page(rows, limit, _by_time("created_at"), collection_out.dump)
+        return self._list(actor, collection_filters, filters, limit, cursor,
+                          CollectionRepository, collection_out.dump)
 
     @rpc
     def check_collection(self, *, request_id, actor, collection_id, outcome, comment=None):
@@ -1332,15 +1324,10 @@ class CustomerService(ServiceBase):
     @rpc
     def list_intelligence(self, *, actor, filters=None, limit=None, cursor=None):
         """Field reports the actor may see (`state=reported&urgent=true`: escalated, waiting for an answer)."""
-        actor = load_actor(actor)
-        filters = load(intelligence_filters, filters or {})
-        limit = pagination.check_limit(limit)
-        after = pagination.decode(cursor, 2)
         now = _now()
-        with self.db.transaction() as uow:
-            rows = IntelligenceRepository(uow).page(_visibility(actor, pool=False), filters, after, limit)
-        return _page(rows, limit, _by_time("created_at"),
-                     lambda row: intelligence_out.dump(dict(row, response_overdue=domain.response_overdue(row, now))))
+        return self._list(actor, intelligence_filters, filters, limit, cursor,
+                          IntelligenceRepository,
+                          lambda row: intelligence_out.dump(dict(row, response_overdue=domain.response_overdue(row, now))))
 
     @rpc
     def acknowledge_intelligence(self, *, request_id, actor, report_id, response):
