@@ -686,6 +686,8 @@ class OrderDocuments:
             f" AND {scope_sql} ORDER BY i.created_at, i.id", [order_id] + list(scope_params))
 
     def receipts(self, invoice_ids, scope_sql, scope_params):
+        if not invoice_ids:  # nothing allocated to no invoice: no statement
+            return []
         return self.uow.all(
             "SELECT r.* FROM receipts r WHERE r.id IN (SELECT a.receipt_id FROM allocations a"
             f" WHERE a.invoice_id = ANY(%s)) AND {scope_sql} ORDER BY r.registered_at, r.id",
