@@ -107,7 +107,7 @@ def print_tables(result):
 
 
 def profile(platform, folder, seconds):
-    """py-spy on every platform process while the orders run: collapsed stacks in `folder`."""
+    """py-spy on every platform process for `seconds` (an order or a read phase): collapsed stacks in `folder`."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     return [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration",
                               str(int(seconds)), "--rate", "200", "--format", "raw", "--nonblocking",
@@ -139,7 +139,10 @@ def run(args):
             print(f"  orders at {concurrency}: {row['per_second']}/s p50 {row['p50_ms']} p99 {row['p99_ms']} ms, "
                   f"{row['errors']} errors, CPU {row['cpu_ms_per_call']} ms/order", flush=True)
         if order_ids:
-            result["reads"] = workload.reads(platform, org, args.seconds, 8, order_ids)
+            result["reads"] = workload.reads(
+                platform, org, args.seconds, 8, order_ids,
+                profile=(lambda name: profile(platform, Path(args.profile) / name, args.seconds)) if args.profile
+                else None)
         problems, checked = workload.check(platform, org)
         result["check"] = {"orders": checked, "placed_in_bench": len(order_ids), "problems": problems}
         if args.scale:
@@ -166,7 +169,8 @@ def main(argv=None):
                              "1000000 adds about 10 minutes of loading on a 2-core machine")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "latest.json"))
     parser.add_argument("--profile", metavar="FOLDER",
-                        help="py-spy every process during the orders at the highest concurrency (collapsed stacks)")
+                        help="py-spy every process during the orders at the highest concurrency (collapsed stacks "
+                             "in FOLDER) and during each read (in FOLDER/overview, FOLDER/timeline)")
     parser.add_argument("--skip-baselines", action="store_true", help="(while working on one part)")
     parser.add_argument("--smoke", action="store_true", help="a few seconds, no baselines, no scale")
     args = parser.parse_args(argv)

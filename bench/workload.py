@@ -199,13 +199,17 @@ def orders(platform, org, seconds, concurrency):
     return measured(platform, seconds, concurrency, one)
 
 
-def reads(platform, org, seconds, concurrency, order_ids):
-    """The customer overview (every service asked) and the order timeline at `concurrency`."""
+def reads(platform, org, seconds, concurrency, order_ids, profile=None):
+    """The customer overview (every service asked) and the order timeline at `concurrency`.
+    `profile(name)`, when given, starts the profilers for that read and returns them to wait for."""
+    calls = {"overview": lambda i: org.rep.get(f"customers/{org.customers[i % len(org.customers)]}/overview"),
+             "timeline": lambda i: org.rep.get(f"orders/{order_ids[i % len(order_ids)]}/timeline")}
     rows = {}
-    rows["overview"], _ = measured(platform, seconds, concurrency, lambda i: org.rep.get(
-        f"customers/{org.customers[i % len(org.customers)]}/overview"))
-    rows["timeline"], _ = measured(platform, seconds, concurrency, lambda i: org.rep.get(
-        f"orders/{order_ids[i % len(order_ids)]}/timeline"))
+    for name, one_call in calls.items():
+        profiling = profile(name) if profile else []
+        rows[name], _ = measured(platform, seconds, concurrency, one_call)
+        for spy in profiling:
+            spy.wait(60)
     return rows
 
 

@@ -2,7 +2,7 @@
 
     parts = gather({
         "customer": ("customer", lambda: self.customer.get_customer_overview.call_async(...)),
-        "credit": ("billing", lambda: self.billing.get_credit_account.call_async(...)),
+        "credit": ("billing", lambda: self.billing.get_credit_summary.call_async(...)),
     }, timeout=settings.view_timeout)
     parts["credit"].ok, parts["credit"].value
 

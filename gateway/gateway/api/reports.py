@@ -673,7 +673,7 @@ class ReportsApi:
                 actor=actor, customer_id=customer_id, limit=query["items"])),
         }
         if actor["role"] in BILLING_READERS:
-            calls["credit"] = ("billing", lambda: self.billing.get_credit_account.call_async(
+            calls["credit"] = ("billing", lambda: self.billing.get_credit_summary.call_async(
                 actor=actor, customer_id=customer_id))
         if actor["role"] in SERVICE_READERS:
             calls["service"] = ("aftersales", lambda: self.aftersales.list_requests.call_async(

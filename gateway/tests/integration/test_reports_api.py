@@ -47,7 +47,7 @@ class SilentBilling:
     name = "billing"
 
     @rpc
-    def get_credit_account(self, *, actor, customer_id):
+    def get_credit_summary(self, *, actor, customer_id):
         UPSTREAM.release.wait()
 
 

@@ -83,6 +83,23 @@ class CreditAccounts:
             {"c": customer_id},
         )
 
+    def summary(self, customer_id):
+        """One statement for the credit figures of the customer overview: whether billing knows the
+        customer and its owner (for row-level access), the account (None when there is none) and
+        the exposure — the open receivables and the credit reserved and not yet invoiced."""
+        return self.uow.one(
+            "SELECT c.customer_id IS NOT NULL AS known, c.owner_id, c.owner_team,"
+            "       a.customer_id IS NOT NULL AS has_account, a.credit_limit, a.currency, a.grade,"
+            "       (SELECT COALESCE(sum(total - reversed_amount - allocated_amount), 0) FROM invoices"
+            "         WHERE customer_id = k.id AND status = 'issued' AND NOT red) AS receivable,"
+            "       (SELECT COALESCE(sum(remaining), 0) FROM credit_reservations"
+            "         WHERE customer_id = k.id AND status = 'reserved') AS reserved"
+            " FROM (SELECT %s::uuid AS id) k"
+            " LEFT JOIN customers c ON c.customer_id = k.id"
+            " LEFT JOIN credit_accounts a ON a.customer_id = k.id",
+            (customer_id,),
+        )
+
     def history(self, customer_id):
         return self.uow.all(
             "SELECT kind, old_limit, new_limit, grade, quarter, reason, changed_by, inputs, changed_at"
@@ -669,6 +686,8 @@ class OrderDocuments:
             f" AND {scope_sql} ORDER BY i.created_at, i.id", [order_id] + list(scope_params))
 
     def receipts(self, invoice_ids, scope_sql, scope_params):
+        if not invoice_ids:  # nothing allocated to no invoice: no statement
+            return []
         return self.uow.all(
             "SELECT r.* FROM receipts r WHERE r.id IN (SELECT a.receipt_id FROM allocations a"
             f" WHERE a.invoice_id = ANY(%s)) AND {scope_sql} ORDER BY r.registered_at, r.id",

@@ -81,6 +81,25 @@ def credit_account(uow, actor, customer_id):
     }
 
 
+def credit_summary(uow, actor, customer_id):
+    """The credit figures alone (the customer overview's part): credit_account's first eight
+    fields, with the same answers for a customer the actor may not see or without an account, in
+    one statement — without the account's reservations and history, which grow with its orders."""
+    row = CreditAccounts(uow).summary(customer_id)
+    if not row["known"]:  # as visible_customer: only an unrestricted actor sees an account billing has no copy of
+        if not (access.scope(actor).unrestricted and row["has_account"]):
+            raise CustomerNotFound(f"customer {customer_id} not found")
+    elif not _scope_allows(actor, row):
+        raise CustomerNotFound(f"customer {customer_id} not found")
+    if not row["has_account"]:
+        raise CreditAccountNotFound(f"no credit account for customer {customer_id}")
+    receivable, reserved = domain.money(row["receivable"]), domain.money(row["reserved"])
+    exposure = receivable + reserved
+    return {"customer_id": str(customer_id), "limit": row["credit_limit"], "currency": row["currency"],
+            "grade": row["grade"], "exposure": exposure, "open_receivables": receivable, "reserved": reserved,
+            "available": domain.available(row["credit_limit"], exposure)}
+
+
 def _reservation(row):
     override = None
     if row["override_by"] is not None:

@@ -329,6 +329,18 @@ class CreditAccountOut(StrictSchema):
     history = fields.List(fields.Nested(HistoryOut))
 
 
+class CreditSummaryOut(StrictSchema):
+    """The credit figures without the account's reservations and history (get_credit_summary)."""
+    customer_id = fields.String()
+    limit = _money()
+    currency = fields.String()
+    grade = fields.String(allow_none=True)
+    exposure = _money()
+    open_receivables = _money()
+    reserved = _money()
+    available = _money()
+
+
 class ReserveCreditOut(StrictSchema):
     reservation_id = fields.String()
     order_id = fields.String()
@@ -599,6 +611,7 @@ aging_input = AgingInput()
 report_input = ReportInput()
 
 credit_account_out = CreditAccountOut()
+credit_summary_out = CreditSummaryOut()
 reserve_credit_out = ReserveCreditOut()
 release_credit_out = ReleaseCreditOut()
 recompute_out = RecomputeOut()

@@ -14,7 +14,7 @@ from billing import domain, operations, settings as billing_settings
 from billing.db import Books, CreditAccounts, OrderDocuments
 from billing.schemas import (
     aging_input, aging_out, allocate_input, campaign_input, campaign_out, cancel_invoice_input, confirm_statement_input,
-    create_invoice_input, credit_account_out, customer_created_data, customer_owner_changed_data,
+    create_invoice_input, credit_account_out, credit_summary_out, customer_created_data, customer_owner_changed_data,
     customer_updated_data, goods_issued_data, goods_returned_data, invoice_filters, invoice_out, order_cancelled_data,
     receipt_filters, receipt_input, receipt_out, recompute_input, recompute_out, release_credit_input,
     release_credit_out, report_input, report_out, reserve_credit_input, reserve_credit_out, reverse_allocation_input,
@@ -123,6 +123,16 @@ class BillingService(ServiceBase):
         actor = load_actor(actor)
         customer_id = _uuid(customer_id, "customer_id")
         return credit_account_out.dump(self._transaction(lambda uow: operations.credit_account(uow, actor,
+                                                                                               customer_id)))
+
+    @rpc
+    def get_credit_summary(self, *, actor, customer_id):
+        """The credit figures of get_credit_account alone (limit, grade, exposure, receivable,
+        reserved, available), in one statement: the customer overview's part. The same NOT_FOUND
+        for a customer the caller may not see or without an account."""
+        actor = load_actor(actor)
+        customer_id = _uuid(customer_id, "customer_id")
+        return credit_summary_out.dump(self._transaction(lambda uow: operations.credit_summary(uow, actor,
                                                                                                customer_id)))
 
     @rpc

@@ -4,6 +4,7 @@ guard): a row that changed since it was read matches nothing and the caller answ
 CONCURRENT_UPDATE, never overwrites. Row-level access is a `Visibility` ANDed into each query."""
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 import psycopg2
 
@@ -1033,13 +1034,18 @@ class OverviewRepository:
         condition, params = visibility.sql("o.owner_id", "o.owner_team")
         where = f"o.customer_id = %s AND o.stage = ANY(%s) AND {condition}"
         params = [customer_id, list(OPEN_STAGES)] + params
-        totals = self.uow.one(
-            "SELECT count(*) AS count, coalesce(sum(o.expected_amount), 0) AS amount,"
-            " coalesce(sum(round(o.expected_amount * o.probability / 100.0, 2)), 0) AS weighted_amount"
-            f" FROM opportunities o WHERE {where}", params)
+        # one statement: the window's totals run over every matching opportunity, before the LIMIT
         rows = self.uow.all(
-            f"SELECT {OPPORTUNITY_COLUMNS} FROM {OPPORTUNITY_FROM} WHERE {where}"
-            " ORDER BY o.created_at DESC, o.id DESC LIMIT %s", params + [limit])
+            f"SELECT {OPPORTUNITY_COLUMNS}, count(*) OVER () AS open_count,"
+            " coalesce(sum(o.expected_amount) OVER (), 0) AS open_amount,"
+            " coalesce(sum(round(o.expected_amount * o.probability / 100.0, 2)) OVER (), 0) AS open_weighted"
+            f" FROM {OPPORTUNITY_FROM} WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT %s",
+            params + [limit])
+        first = rows[0] if rows else {"open_count": 0, "open_amount": Decimal(0), "open_weighted": Decimal(0)}
+        totals = {"count": first["open_count"], "amount": first["open_amount"],
+                  "weighted_amount": first["open_weighted"]}
+        for row in rows:
+            del row["open_count"], row["open_amount"], row["open_weighted"]
         return totals, rows
 
     def last_visits(self, visibility, customer_id, limit):

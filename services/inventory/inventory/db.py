@@ -509,6 +509,8 @@ class OrderDocuments:
         return [dict(row, lines=lines.get(row["id"], [])) for row in rows]
 
     def return_receipts(self, delivery_ids):
+        if not delivery_ids:  # nothing returned against no delivery: no statement
+            return []
         rows = self.uow.all(
             "SELECT d.*, NULL::uuid AS reversed_by FROM stock_documents d"
             " WHERE d.kind = 'return_receipt' AND d.delivery_id = ANY(%s) ORDER BY d.posted_at, d.id",

@@ -710,18 +710,20 @@ class Views:
         condition, params = _where_scope(scope)
         where = f"customer_id = %s AND status = ANY(%s) AND {condition}"
         params = [customer_id, list(OPEN_ORDER_STATUSES)] + params
-        totals = self.uow.one(
-            f"SELECT count(*) AS count, coalesce(sum(total), 0) AS amount FROM orders WHERE {where}", params)
-        rows = self.uow.all(f"SELECT * FROM orders WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s",
-                            params + [limit])
+        # one statement: the window's count and sum run over every matching order, before the LIMIT
+        rows = self.uow.all(
+            "SELECT *, count(*) OVER () AS open_count, coalesce(sum(total) OVER (), 0) AS open_amount"
+            f" FROM orders WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s", params + [limit])
+        totals = {"count": rows[0]["open_count"] if rows else 0, "amount": rows[0]["open_amount"] if rows else 0}
+        for row in rows:
+            del row["open_count"], row["open_amount"]
         return totals, rows
 
     def returns_of(self, order_id):
         return self.uow.all("SELECT * FROM returns WHERE order_id = %s ORDER BY created_at, id", (order_id,))
 
     def sagas_of(self, order_id):
-        return self.uow.all("SELECT kind, attempt, state, step, stock_status, credit_status, error, started_at,"
-                            " finished_at FROM sagas WHERE order_id = %s ORDER BY started_at, id", (order_id,))
+        return self.uow.all("SELECT * FROM sagas WHERE order_id = %s ORDER BY started_at, id", (order_id,))
 
     def cycle_percentiles(self, scope, start, end, group_by):
         """Per group and in total, for the sale orders confirmed in [start, end): how many, and per

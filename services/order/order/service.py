@@ -1222,11 +1222,12 @@ class OrderService(ServiceBase):
             found = Views(uow)
             quote = Quotes(uow).get(row["quote_id"]) if row["quote_id"] else None
             contract = Contracts(uow).get(row["contract_id"]) if row["contract_id"] else None
+            sagas = found.sagas_of(row["id"])
             return {
-                "order": views.order(uow, row),
+                "order": views.order(uow, row, sagas=sagas),
                 "quote": views.quote(uow, quote) if quote else None,
                 "contract": views.contract(uow, contract) if contract else None,
-                "sagas": [_SAGA.dump(saga) for saga in found.sagas_of(row["id"])],
+                "sagas": [_SAGA.dump(saga) for saga in sagas],
                 "returns": [views.return_(uow, ret) for ret in found.returns_of(row["id"])],
                 "invoices": [{"invoice_id": str(inv["invoice_id"]), "number": inv["number"],
                               "amount": str(domain.money(inv["amount"])),

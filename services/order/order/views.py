@@ -22,8 +22,13 @@ def contract(uow, row):
                                           valid=row["status"] in ("signed", "effective", "completed")))
 
 
-def order(uow, row):
-    saga = Sagas(uow).latest(row["id"])
+def order(uow, row, sagas=None):
+    """`sagas`: every saga of the order (SELECT *), when the caller has read them already: the
+    latest is taken from them as Sagas.latest orders them, instead of asking again."""
+    if sagas is None:
+        saga = Sagas(uow).latest(row["id"])
+    else:
+        saga = max(sagas, key=lambda s: (s["started_at"], s["attempt"]), default=None)
     return schemas.order_out.dump(dict(row, lines=Orders(uow).lines(row["id"]), saga=saga))
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billing import domain
-from shared.errors import BusinessRuleViolation, Forbidden, ValidationFailed
+from shared.errors import BusinessRuleViolation, Forbidden, NotFound, ValidationFailed
 from shared.workdays import local_date
 
 D = Decimal
@@ -271,3 +271,60 @@ def test_fr66_the_quarterly_timer_reviews_a_quarter_once_however_many_replicas_r
             return cur.fetchall()
     rows = wait_for(lambda: (lambda r: r if r and r[0]["finished_at"] else None)(finished()), what="the review")
     assert [r["trigger"] for r in rows] == ["scheduled"]
+
+
+def actor(role, team=None):
+    return {"staff_id": rid(), "role": role, "username": role, "team": team}
+
+
+SUMMARY = ("customer_id", "limit", "currency", "grade", "exposure", "open_receivables", "reserved", "available")
+
+
+def test_the_credit_summary_answers_the_accounts_figures_and_its_refusals(books):
+    """get_credit_summary (the customer overview's part) answers get_credit_account's figures for
+    every caller, and refuses exactly where it does — someone else's customer, a customer billing
+    does not know, one without an account — without the reservations and history."""
+    billing = books.rpc.billing
+    customer = books.customer()
+    books.set_limit(customer, "5000.00")
+    order = rid()
+    billing.reserve_credit(reservation_id=rid(), order_id=order, customer_id=customer["customer_id"], amount="1000.00")
+    billing.reserve_credit(reservation_id=rid(), order_id=rid(), customer_id=customer["customer_id"], amount="250.50")
+    books.invoice([books.goods_issued(customer, [("SKU-A", 6, "100.00", "0.13")], order_id=order)])
+    other_rep = actor("sales_rep", books.team)
+    for who in (books.rep, books.manager, books.finance, books.order_desk, other_rep, actor("sales_rep", "West-9")):
+        try:
+            account = billing.get_credit_account(actor=who, customer_id=customer["customer_id"])
+        except NotFound as exc:
+            with pytest.raises(NotFound) as refused:
+                billing.get_credit_summary(actor=who, customer_id=customer["customer_id"])
+            assert (refused.value.code, refused.value.detail) == (exc.code, exc.detail), who
+            continue
+        summary = billing.get_credit_summary(actor=who, customer_id=customer["customer_id"])
+        assert summary == {k: account[k] for k in SUMMARY}, who
+    summary = billing.get_credit_summary(actor=books.rep, customer_id=customer["customer_id"])
+    assert (summary["open_receivables"], summary["reserved"], summary["exposure"], summary["available"]) \
+        == ("600.00", "650.50", "1250.50", "3749.50")
+    with pytest.raises(NotFound):  # another rep's customer: not found, as get_credit_account says
+        billing.get_credit_summary(actor=other_rep, customer_id=customer["customer_id"])
+
+    # an account billing has no copy of the customer for: only an unrestricted caller sees it
+    orphan = rid()
+    books.sql("INSERT INTO credit_accounts (customer_id, credit_limit, grade) VALUES (%s, 800, 'B')", orphan)
+    assert billing.get_credit_summary(actor=books.finance, customer_id=orphan) == {
+        "customer_id": orphan, "limit": "800.00", "currency": "CNY", "grade": "B", "exposure": "0.00",
+        "open_receivables": "0.00", "reserved": "0.00", "available": "800.00"}
+    for who, customer_id in ((books.rep, orphan), (books.finance, rid())):
+        with pytest.raises(NotFound) as refused:
+            billing.get_credit_summary(actor=who, customer_id=customer_id)
+        assert refused.value.detail == f"customer {customer_id} not found"
+    # a customer billing knows without an account (the account opens with customer.created)
+    bare = rid()
+    books.sql("INSERT INTO customers (customer_id, owner_id, owner_team) VALUES (%s, %s, %s)", bare,
+              books.rep["staff_id"], books.team)
+    with pytest.raises(NotFound) as refused:
+        billing.get_credit_summary(actor=books.rep, customer_id=bare)
+    assert refused.value.detail == f"no credit account for customer {bare}"
+    with pytest.raises(ValidationFailed) as refused:
+        billing.get_credit_summary(actor=books.rep, customer_id="not-a-uuid")
+    assert "customer_id" in refused.value.errors
