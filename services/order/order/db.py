@@ -323,6 +323,23 @@ class Orders(Documents):
     def lines(self, order_id):
         return self.uow.all("SELECT * FROM order_lines WHERE order_id = %s ORDER BY line_no", (order_id,))
 
+    def start_confirming(self, order_id, scope, now):
+        """draft → confirming (one more attempt) if the scope allows the order: the row, or None
+        (not a draft, or not the caller's to see)."""
+        condition, params = _where_scope(scope)
+        return self.uow.one(
+            f"UPDATE orders SET status = 'confirming', attempts = attempts + 1, updated_at = %s"
+            f" WHERE id = %s AND status = 'draft' AND {condition} RETURNING *", [now, order_id] + params)
+
+    def lines_for_quotas(self, order, period):
+        """The order's lines, each with `quota`: whether a quota of `period` covers its product for
+        this customer or its market (so the quotas are consumed only when one does)."""
+        return self.uow.all(
+            "SELECT l.*, EXISTS (SELECT 1 FROM quotas q WHERE q.period = %s AND q.sku = l.sku"
+            " AND (q.customer_id = %s OR q.market = %s)) AS quota"
+            " FROM order_lines l WHERE l.order_id = %s ORDER BY l.line_no",
+            (period, order["customer_id"], order["region"], order["id"]))
+
     def by_quote(self, quote_id):
         return self.uow.one("SELECT * FROM orders WHERE quote_id = %s AND status <> 'cancelled'", (quote_id,))
 

@@ -129,30 +129,35 @@ class SagaRunner:
         now = self.clock()
         with self.db.transaction() as uow:
             orders = Orders(uow)
-            order = orders.get(order_id, scope(actor), lock=True)
-            if order is None:
-                raise DocumentNotFound(f"order {order_id} not found")
-            if order["status"] not in ("draft", "confirming"):
-                if order["status"] == "cancelled":
-                    raise InvalidState("a cancelled order cannot be confirmed", current_status="cancelled")
-                return order_id
-            if order["status"] == "draft":
+            # a draft the caller may see moves to confirming at once (the checks below roll it back)
+            order = orders.start_confirming(order_id, scope(actor), now)
+            saga = None
+            if order is not None:
                 self._check_approvals(uow, order)
-                lines = orders.lines(order_id)
-                shortfall = Quotas(uow).consume(order, lines, domain.quota_month(now))
+                month = domain.quota_month(now)
+                lines = orders.lines_for_quotas(order, month)
+                shortfall = Quotas(uow).consume(order, lines, month) if any(l["quota"] for l in lines) else None
                 if shortfall:
                     raise QuotaExceeded(
                         f"{shortfall['sku']}: {shortfall['requested']} more would exceed the quota of "
                         f"{shortfall['quota']} for {shortfall['period']} ({shortfall['consumed']} already taken)",
                         **shortfall)
-                attempt = order["attempts"] + 1
+                attempt = order["attempts"]
                 stock_id, credit_id = reservation_ids(order_id, attempt)
                 saga = self._begin(uow, {"id": uuid.uuid4(), "kind": "confirm", "subject_id": order_id,
                                          "order_id": order_id, "attempt": attempt, "stock_reservation_id": stock_id,
                                          "credit_reservation_id": credit_id}, now)
-                order = orders.move(order_id, ["draft"], status="confirming", attempts=attempt, _now=now)
             else:
-                saga = None
+                order = orders.get(order_id, scope(actor), lock=True)
+                if order is None:
+                    raise DocumentNotFound(f"order {order_id} not found")
+                if order["status"] == "cancelled":
+                    raise InvalidState("a cancelled order cannot be confirmed", current_status="cancelled")
+                if order["status"] == "draft":  # cannot be: the update above would have moved it
+                    raise ConfirmationInProgress("the order changed while it was being confirmed; retry shortly",
+                                                 subject_id=str(order_id))
+                if order["status"] != "confirming":
+                    return order_id
         if saga is None:
             saga = self._running(order_id, now)
             if saga is None:
