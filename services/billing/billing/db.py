@@ -222,6 +222,18 @@ class Reservations:
         return self.uow.one("SELECT * FROM credit_reservations WHERE order_id = %s AND status = 'reserved'",
                             (order_id,))
 
+    def by_id_or_active(self, reservation_id, order_id):
+        """(the reservation under this id, the order's active one), each None if there is none: `get`
+        and `active_for_order` in one query."""
+        found, active = None, None
+        for row in self.uow.all("SELECT * FROM credit_reservations WHERE reservation_id = %s"
+                                " OR (order_id = %s AND status = 'reserved')", (reservation_id, order_id)):
+            if row["reservation_id"] == reservation_id:
+                found = row
+            if row["order_id"] == order_id and row["status"] == "reserved":
+                active = row
+        return found, active
+
     def active_for_customer(self, customer_id):
         return self.uow.all("SELECT * FROM credit_reservations WHERE customer_id = %s AND status = 'reserved'"
                             " ORDER BY created_at, reservation_id", (customer_id,))

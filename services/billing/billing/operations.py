@@ -214,14 +214,13 @@ def reserve_credit(uow, data, override_actor):
                       "account opened by a credit reservation before the customer was known")
         account = accounts.lock(customer_id)
     reservations = Reservations(uow)
-    existing = reservations.get(data["reservation_id"])
+    existing, active = reservations.by_id_or_active(data["reservation_id"], order_id)
     if existing is not None:
         if (existing["order_id"], existing["customer_id"], existing["amount"]) != (order_id, customer_id, amount):
             raise ValidationFailed("reservation_id was already used for another reservation",
                                    code="IDEMPOTENCY_KEY_REUSED",
                                    errors={"reservation_id": ["already used for another order, customer or amount"]})
         return _reservation_answer(existing)
-    active = reservations.active_for_order(order_id)
     if active is not None:
         raise CreditAlreadyReserved(f"order {order_id} already holds credit under reservation "
                                     f"{active['reservation_id']}", reservation_id=str(active["reservation_id"]))

@@ -211,11 +211,12 @@ class CustomerRepository:
             (name_key, tax_id, tax_id, exclude_id),
         )
 
-    def get(self, customer_id, visibility=EVERYTHING, contacts=True, lock=False):
+    def get(self, customer_id, visibility=EVERYTHING, contacts=True, lock=False, queue=False):
+        """`lock`: FOR UPDATE; `queue`: FOR NO KEY UPDATE, as `lock(customer_id)` takes it."""
         condition, params = visibility.sql("c.owner_id", "c.owner_team")
         row = self.uow.one(
             f"SELECT {CUSTOMER_COLUMNS} FROM {CUSTOMER_FROM} WHERE c.id = %s AND {condition}"
-            + (" FOR UPDATE OF c" if lock else ""),
+            + (" FOR UPDATE OF c" if lock else " FOR NO KEY UPDATE OF c" if queue else ""),
             [customer_id] + params,
         )
         if row is not None and contacts:

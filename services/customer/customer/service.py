@@ -623,14 +623,16 @@ class CustomerService(ServiceBase):
         """FR-17: purchase history; FR-13: the first confirmed order makes the customer `signed`."""
         data = event["data"]
         repo = CustomerRepository(uow)
-        # orders of one customer confirmed at once queue here (see CustomerRepository.lock)
-        customer = repo.get(data["customer_id"], contacts=False) if repo.lock(data["customer_id"]) else None
+        # orders of one customer confirmed at once queue here (the lock CustomerRepository.lock takes)
+        customer = repo.get(data["customer_id"], contacts=False, queue=True)
         if customer is None:
             raise CustomerNotFound(f"order {data['number']} names an unknown customer {data['customer_id']}")
         lines = [{"sku": line["sku"], "quantity": line["quantity"], "unit_price": str(line["unit_price"])}
                  for line in data["lines"]]
         if PurchaseRepository(uow).add(dict(data, lines=lines)) is None:
             return  # this order is in the history already (another delivery of the same fact)
+        if customer["first_order_at"] is not None:
+            return  # not the first (read under the lock: no other order's confirmation can be in between)
         first = repo.record_first_order(customer["id"], data["confirmed_at"])
         if first is not None and first["previous_status"] != "signed":
             changed = ClassificationRepository(uow).record(

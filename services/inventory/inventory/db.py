@@ -5,6 +5,7 @@ checked by the database while it holds the row) and one ledger row, in the calle
 Nothing is read, changed in Python and written back.
 """
 import psycopg2
+import psycopg2.extras
 
 from inventory import domain
 
@@ -149,6 +150,41 @@ class Stock:
         )
         return dict(row, available_before=row["available"] - (d_hand - d_reserved))
 
+    def apply_many(self, moves, *, document_kind, document_id, document_number=None, reason=None, actor_id=None):
+        """`Stock.apply` for several levels at once, in two statements: the levels are made where
+        missing and locked in the order given (INSERT … ON CONFLICT DO UPDATE … WHERE false locks
+        the rows it does not change), then every guarded UPDATE and its ledger row in one
+        statement. `moves` = [(warehouse, sku, kind, quantity)], one per level, in lock order.
+        Returns the new levels of the moves the levels could take, in the order given; a move
+        missing from the answer would have left its level invalid (the caller rolls back)."""
+        deltas = [domain.deltas(kind, quantity) for _, _, kind, quantity in moves]
+        self.uow.execute(
+            "INSERT INTO stock_levels (sku, warehouse) SELECT m.sku, m.warehouse FROM unnest(%s::text[], %s::text[])"
+            " WITH ORDINALITY AS m(sku, warehouse, n) ORDER BY n"
+            " ON CONFLICT (sku, warehouse) DO UPDATE SET version = stock_levels.version WHERE false",
+            ([m[1] for m in moves], [m[0] for m in moves]))
+        rows = self.uow.all(
+            "WITH m AS (SELECT * FROM unnest(%(sku)s::text[], %(wh)s::text[], %(kind)s::text[], %(q)s::bigint[],"
+            "  %(h)s::bigint[], %(r)s::bigint[], %(l)s::bigint[]) WITH ORDINALITY"
+            "  AS m(sku, warehouse, kind, quantity, h, r, l, n)),"
+            " moved AS (UPDATE stock_levels s SET on_hand = on_hand + m.h, reserved = reserved + m.r,"
+            "  on_loan = on_loan + m.l, updated_at = now(), version = version + 1 FROM m"
+            "  WHERE s.sku = m.sku AND s.warehouse = m.warehouse"
+            "  AND s.on_hand + m.h >= s.reserved + m.r AND s.reserved + m.r >= 0 AND s.on_loan + m.l >= 0"
+            "  RETURNING s.sku, s.warehouse, s.on_hand, s.reserved, s.on_loan, s.available, m.kind, m.quantity,"
+            "  m.h, m.r, m.l, m.n),"
+            " ledger AS (INSERT INTO stock_movements (sku, warehouse, kind, quantity, on_hand_delta, reserved_delta,"
+            "  on_loan_delta, document_kind, document_id, document_number, reason, actor_id)"
+            "  SELECT sku, warehouse, kind, quantity, h, r, l, %(dk)s, %(di)s, %(dn)s, %(reason)s, %(actor)s"
+            "  FROM moved ORDER BY n)"
+            " SELECT moved.*, (SELECT low_stock_threshold FROM products p WHERE p.sku = moved.sku) AS threshold"
+            " FROM moved ORDER BY n",
+            {"sku": [m[1] for m in moves], "wh": [m[0] for m in moves], "kind": [m[2] for m in moves],
+             "q": [m[3] for m in moves], "h": [d[0] for d in deltas], "r": [d[1] for d in deltas],
+             "l": [d[2] for d in deltas], "dk": document_kind, "di": document_id, "dn": document_number,
+             "reason": reason, "actor": actor_id})
+        return [dict(row, available_before=row["available"] - (row["h"] - row["r"])) for row in rows]
+
     def level(self, sku, warehouse):
         return self.uow.one("SELECT * FROM stock_levels WHERE sku = %s AND warehouse = %s", (sku, warehouse))
 
@@ -243,24 +279,26 @@ class Reservations:
         self.uow = uow
 
     def add(self, reservation):
-        """Insert; None when the order already has an active reservation."""
-        try:
-            with self.uow.savepoint("reservation_insert"):
-                return self.uow.one(
-                    "INSERT INTO reservations (id, order_id, order_number, warehouse, status, customer_id, owner_id,"
-                    " owner_team, region, hold_until) VALUES (%(id)s, %(order_id)s, %(order_number)s, %(warehouse)s,"
-                    " 'held', %(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(hold_until)s) RETURNING *",
-                    reservation)
-        except psycopg2.errors.UniqueViolation:
-            return None
+        """Insert; None when the order already has an active reservation (or the id is taken)."""
+        return self.uow.one(
+            "INSERT INTO reservations (id, order_id, order_number, warehouse, status, customer_id, owner_id,"
+            " owner_team, region, hold_until) VALUES (%(id)s, %(order_id)s, %(order_number)s, %(warehouse)s,"
+            " 'held', %(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(hold_until)s)"
+            " ON CONFLICT DO NOTHING RETURNING *",  # no target: the one-active-per-order index counts too
+            reservation)
 
     def add_lines(self, reservation_id, lines):
-        for line_no, line in enumerate(lines, start=1):
-            self.uow.execute(
-                "INSERT INTO reservation_lines (reservation_id, line_id, line_no, sku, quantity, unit_price, vat_rate)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (reservation_id, line["line_id"], line_no, line["sku"], line["quantity"], line["unit_price"],
-                 line["vat_rate"]))
+        """Insert the lines in one statement; returns them as stored, by line number."""
+        if not lines:
+            return []
+        added = psycopg2.extras.execute_values(
+            self.uow.cursor,
+            "INSERT INTO reservation_lines (reservation_id, line_id, line_no, sku, quantity, unit_price, vat_rate)"
+            " VALUES %s RETURNING *",
+            [(reservation_id, line["line_id"], line_no, line["sku"], line["quantity"], line["unit_price"],
+              line["vat_rate"]) for line_no, line in enumerate(lines, start=1)],
+            fetch=True)
+        return sorted(added, key=lambda l: l["line_no"])
 
     def get(self, reservation_id, lock=False):
         return self.uow.one("SELECT * FROM reservations WHERE id = %s" + (" FOR UPDATE" if lock else ""),

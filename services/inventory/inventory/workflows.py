@@ -57,13 +57,19 @@ def move(uow, moves, *, document_kind, document_id, document_number=None, reason
     for sku, warehouse, kind, quantity in moves:
         totals[(warehouse, sku, kind)] = totals.get((warehouse, sku, kind), 0) + quantity
     stock = Stock(uow)
+    ordered = [(warehouse, sku, kind, quantity) for (warehouse, sku, kind), quantity in sorted(totals.items())
+               if quantity != 0]
+    document = {"document_kind": document_kind, "document_id": document_id, "document_number": document_number,
+                "reason": reason, "actor_id": actor_id}
+    if len({(warehouse, sku) for warehouse, sku, _, _ in ordered}) == len(ordered):
+        # one move per level (a reservation, a release, an issue …): all of them in two statements
+        rows = {(r["warehouse"], r["sku"]): r for r in stock.apply_many(ordered, **document)} if ordered else {}
+        results = [(move, rows.get((move[0], move[1]))) for move in ordered]
+    else:  # two kinds on one level: one after the other, each checked on what the one before left
+        results = [(move, stock.apply(sku=move[1], warehouse=move[0], kind=move[2], quantity=move[3], **document))
+                   for move in ordered]
     applied, shortages = [], []
-    for (warehouse, sku, kind), quantity in sorted(totals.items()):
-        if quantity == 0:
-            continue
-        row = stock.apply(sku=sku, warehouse=warehouse, kind=kind, quantity=quantity, document_kind=document_kind,
-                          document_id=document_id, document_number=document_number, reason=reason,
-                          actor_id=actor_id)
+    for (warehouse, sku, kind, quantity), row in results:
         if row is None:
             level = stock.level(sku, warehouse) or {"available": 0, "on_hand": 0, "on_loan": 0}
             shortages.append({"sku": sku, "warehouse": warehouse, "requested": abs(quantity),
@@ -220,11 +226,11 @@ def reserve_stock(uow, actor, data, hold_minutes):
         raise ReservationExists(
             f"order {data['order_id']} already has an active reservation; release it first",
             order_id=str(data["order_id"]), reservation_id=str(active["id"]) if active else None)
-    reservations.add_lines(row["id"], lines)
+    added = reservations.add_lines(row["id"], lines)
     move(uow, [(line["sku"], warehouse, "reservation", line["quantity"]) for line in lines],
          document_kind="reservation", document_id=row["id"], document_number=data["order_number"],
          actor_id=actor["staff_id"])
-    return reservation_view(uow, row)
+    return dict(row, lines=added)  # reservation_view, without reading back what was just written
 
 
 def commit_reservation(uow, order_id):

@@ -2,9 +2,10 @@
 the change starts from is part of the WHERE clause) or runs under a row lock; nothing is read,
 changed in Python and written back."""
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 import psycopg2
+import psycopg2.extras
 
 from shared.db import dumps
 
@@ -83,33 +84,52 @@ SNAPSHOT_TABLES = ("quotes", "contracts", "orders", "returns", "loans")
 
 
 class Snapshots:
+    """The order service's copy of each customer it has heard of (customer events): owner, team,
+    region and name, each as of the newest event that carried it (events can arrive out of order)."""
+
+    PLACEHOLDER_AS_OF = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
     def __init__(self, uow):
         self.uow = uow
 
     def apply(self, customer_id, as_of, **fields):
-        """Record the customer's newer owner/team/region and move every document's snapshot; an
-        event older than what we hold changes nothing (events can arrive out of order)."""
+        """Record the customer's newer owner/team/region/name and move every document's snapshot;
+        an event older than what we hold changes nothing (its name only if we have none newer)."""
+        has_owner = "owner_id" in fields
+        has_region = fields.get("region") is not None
+        has_name = fields.get("name") is not None
+        newer = "customer_snapshots.as_of <= EXCLUDED.as_of"
+        name_newer = "(customer_snapshots.name_as_of IS NULL OR customer_snapshots.name_as_of <= EXCLUDED.as_of)"
         current = self.uow.one(
-            "INSERT INTO customer_snapshots (customer_id, owner_id, owner_team, region, as_of)"
-            " VALUES (%(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(as_of)s)"
+            "INSERT INTO customer_snapshots (customer_id, owner_id, owner_team, region, owner_known, name, name_as_of,"
+            " as_of, revision)"
+            " VALUES (%(customer_id)s, %(owner_id)s, %(owner_team)s, %(region)s, %(has_owner)s, %(name)s,"
+            "  CASE WHEN %(has_name)s THEN %(as_of)s::timestamptz END, %(as_of)s, 1)"
             " ON CONFLICT (customer_id) DO UPDATE SET"
-            "  owner_id = CASE WHEN %(has_owner)s THEN EXCLUDED.owner_id ELSE customer_snapshots.owner_id END,"
-            "  owner_team = CASE WHEN %(has_owner)s THEN EXCLUDED.owner_team ELSE customer_snapshots.owner_team END,"
-            "  region = CASE WHEN %(has_region)s THEN EXCLUDED.region ELSE customer_snapshots.region END,"
-            "  as_of = EXCLUDED.as_of"
-            " WHERE customer_snapshots.as_of <= EXCLUDED.as_of RETURNING *",
+            f"  owner_id = CASE WHEN %(has_owner)s AND {newer} THEN EXCLUDED.owner_id"
+            "   ELSE customer_snapshots.owner_id END,"
+            f"  owner_team = CASE WHEN %(has_owner)s AND {newer} THEN EXCLUDED.owner_team"
+            "   ELSE customer_snapshots.owner_team END,"
+            f"  owner_known = customer_snapshots.owner_known OR (%(has_owner)s AND {newer}),"
+            f"  region = CASE WHEN %(has_region)s AND {newer} THEN EXCLUDED.region ELSE customer_snapshots.region END,"
+            f"  name = CASE WHEN %(has_name)s AND {name_newer} THEN EXCLUDED.name ELSE customer_snapshots.name END,"
+            f"  name_as_of = CASE WHEN %(has_name)s AND {name_newer} THEN EXCLUDED.as_of"
+            "   ELSE customer_snapshots.name_as_of END,"
+            "  as_of = GREATEST(customer_snapshots.as_of, EXCLUDED.as_of),"
+            "  revision = customer_snapshots.revision + 1"
+            f" WHERE {newer} OR (%(has_name)s AND {name_newer}) RETURNING *",
             {"customer_id": customer_id, "owner_id": fields.get("owner_id"), "owner_team": fields.get("owner_team"),
-             "region": fields.get("region"), "as_of": as_of, "has_owner": "owner_id" in fields,
-             "has_region": "region" in fields and fields["region"] is not None},
+             "region": fields.get("region"), "name": fields.get("name"), "as_of": as_of, "has_owner": has_owner,
+             "has_region": has_region, "has_name": has_name},
         )
-        if current is None:
+        if current is None or current["as_of"] != as_of:  # older than what we hold: documents stay
             return 0
         moved = 0
         for table in SNAPSHOT_TABLES:
             sets = []
-            if "owner_id" in fields:
+            if has_owner:
                 sets.append("owner_id = %(owner_id)s, owner_team = %(owner_team)s")
-            if fields.get("region") is not None:
+            if has_region:
                 sets.append("region = %(region)s")
             if not sets:
                 continue
@@ -118,6 +138,18 @@ class Snapshots:
                               "region": current["region"], "customer_id": customer_id})
             moved += self.uow.cursor.rowcount
         return moved
+
+    def read(self, customer_id):
+        """The copy, share-locked until the transaction ends: an event about this customer waits
+        for a document made from it, then moves that document too. None when we have no copy."""
+        return self.uow.one("SELECT * FROM customer_snapshots WHERE customer_id = %s FOR SHARE", (customer_id,))
+
+    def hold(self, customer_id):
+        """As `read`, making an empty row first when there is none (an event that creates the copy
+        meanwhile waits for the document and moves it too)."""
+        self.uow.execute("INSERT INTO customer_snapshots (customer_id, as_of) VALUES (%s, %s)"
+                         " ON CONFLICT (customer_id) DO NOTHING", (customer_id, self.PLACEHOLDER_AS_OF))
+        return self.read(customer_id)
 
 
 # -- approval steps -----------------------------------------------------------------------------------
@@ -267,24 +299,46 @@ class Orders(Documents):
     table = "orders"
 
     def add(self, order, lines):
+        """Insert the order and its lines (one statement each); returns both as stored."""
         columns = ("id", "number", "kind", "customer_id", "customer_name", "owner_id", "owner_team", "region",
                    "quote_id", "contract_id", "loan_id", "service_request_id", "source_delivery_id", "warehouse",
                    "status", "total", "created_by", "created_at", "updated_at")
         row = dict({c: None for c in columns}, kind="sale")
         row.update(order)
         row["updated_at"] = row["created_at"]
-        self.uow.execute(
-            f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})", row)
-        for line in lines:
-            self.uow.execute(
+        stored = self.uow.one(
+            f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})"
+            " RETURNING *", row)
+        added = []
+        if lines:
+            added = psycopg2.extras.execute_values(
+                self.uow.cursor,
                 "INSERT INTO order_lines (id, order_id, line_no, sku, name, quantity, unit_price, vat_rate, amount)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (uuid.uuid5(order["id"], f"line-{line.line_no}"), order["id"], line.line_no, line.sku, line.name,
-                 line.quantity, line.unit_price, line.vat_rate, line.amount),
-            )
+                " VALUES %s RETURNING *",
+                [(uuid.uuid5(order["id"], f"line-{line.line_no}"), order["id"], line.line_no, line.sku, line.name,
+                  line.quantity, line.unit_price, line.vat_rate, line.amount) for line in lines],
+                fetch=True)
+        return stored, sorted(added, key=lambda l: l["line_no"])
 
     def lines(self, order_id):
         return self.uow.all("SELECT * FROM order_lines WHERE order_id = %s ORDER BY line_no", (order_id,))
+
+    def start_confirming(self, order_id, scope, now):
+        """draft → confirming (one more attempt) if the scope allows the order: the row, or None
+        (not a draft, or not the caller's to see)."""
+        condition, params = _where_scope(scope)
+        return self.uow.one(
+            f"UPDATE orders SET status = 'confirming', attempts = attempts + 1, updated_at = %s"
+            f" WHERE id = %s AND status = 'draft' AND {condition} RETURNING *", [now, order_id] + params)
+
+    def lines_for_quotas(self, order, period):
+        """The order's lines, each with `quota`: whether a quota of `period` covers its product for
+        this customer or its market (so the quotas are consumed only when one does)."""
+        return self.uow.all(
+            "SELECT l.*, EXISTS (SELECT 1 FROM quotas q WHERE q.period = %s AND q.sku = l.sku"
+            " AND (q.customer_id = %s OR q.market = %s)) AS quota"
+            " FROM order_lines l WHERE l.order_id = %s ORDER BY l.line_no",
+            (period, order["customer_id"], order["region"], order["id"]))
 
     def by_quote(self, quote_id):
         return self.uow.one("SELECT * FROM orders WHERE quote_id = %s AND status <> 'cancelled'", (quote_id,))
@@ -401,13 +455,10 @@ class Sagas:
                    **saga)
         row["payload"] = dumps(row.get("payload") or {})
         row["updated_at"] = row["started_at"]
-        try:
-            with self.uow.savepoint("saga_start"):
-                return self.uow.one(
-                    f"INSERT INTO sagas ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})"
-                    " RETURNING *", row)
-        except psycopg2.errors.UniqueViolation:
-            return None
+        # no conflict target: the one-active-saga-per-subject index (and the key) make it None
+        return self.uow.one(
+            f"INSERT INTO sagas ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})"
+            " ON CONFLICT DO NOTHING RETURNING *", row)
 
     def get(self, saga_id):
         return self.uow.one("SELECT * FROM sagas WHERE id = %s", (saga_id,))
@@ -546,11 +597,13 @@ class Quotas:
         wanted = {}
         for line in lines:
             wanted[line["sku"]] = wanted.get(line["sku"], 0) + int(line["quantity"])
+        covering = {}
+        for quota in self.uow.all(  # every product's quotas in one query; taken per product as before
+                "SELECT * FROM quotas WHERE period = %s AND sku = ANY(%s) AND (customer_id = %s OR market = %s)"
+                " ORDER BY id", (period, sorted(wanted), order["customer_id"], order["region"])):
+            covering.setdefault(quota["sku"], []).append(quota)
         for sku, quantity in sorted(wanted.items()):
-            quotas = self.uow.all(
-                "SELECT * FROM quotas WHERE period = %s AND sku = %s AND (customer_id = %s OR market = %s)"
-                " ORDER BY id", (period, sku, order["customer_id"], order["region"]))
-            for quota in quotas:
+            for quota in covering.get(sku, []):
                 taken = self.uow.one(
                     "UPDATE quotas SET consumed = consumed + %s, updated_at = now() WHERE id = %s"
                     " AND consumed + %s <= quantity RETURNING id", (quantity, quota["id"], quantity))

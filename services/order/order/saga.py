@@ -95,6 +95,7 @@ class SagaRunner:
         self.billing = billing
         self.settings = settings
         self.clock = clock
+        self.outcome = None  # the order, its lines and saga as the last confirmation left them
 
     def lease(self, now):
         return now + timedelta(seconds=self.settings.saga_lease)
@@ -128,35 +129,42 @@ class SagaRunner:
         now = self.clock()
         with self.db.transaction() as uow:
             orders = Orders(uow)
-            order = orders.get(order_id, scope(actor), lock=True)
-            if order is None:
-                raise DocumentNotFound(f"order {order_id} not found")
-            if order["status"] not in ("draft", "confirming"):
-                if order["status"] == "cancelled":
-                    raise InvalidState("a cancelled order cannot be confirmed", current_status="cancelled")
-                return order_id
-            if order["status"] == "draft":
+            # a draft the caller may see moves to confirming at once (the checks below roll it back)
+            order = orders.start_confirming(order_id, scope(actor), now)
+            saga = None
+            if order is not None:
                 self._check_approvals(uow, order)
-                lines = orders.lines(order_id)
-                shortfall = Quotas(uow).consume(order, lines, domain.quota_month(now))
+                month = domain.quota_month(now)
+                lines = orders.lines_for_quotas(order, month)
+                shortfall = Quotas(uow).consume(order, lines, month) if any(l["quota"] for l in lines) else None
                 if shortfall:
                     raise QuotaExceeded(
                         f"{shortfall['sku']}: {shortfall['requested']} more would exceed the quota of "
                         f"{shortfall['quota']} for {shortfall['period']} ({shortfall['consumed']} already taken)",
                         **shortfall)
-                attempt = order["attempts"] + 1
+                attempt = order["attempts"]
                 stock_id, credit_id = reservation_ids(order_id, attempt)
                 saga = self._begin(uow, {"id": uuid.uuid4(), "kind": "confirm", "subject_id": order_id,
                                          "order_id": order_id, "attempt": attempt, "stock_reservation_id": stock_id,
                                          "credit_reservation_id": credit_id}, now)
-                orders.move(order_id, ["draft"], status="confirming", attempts=attempt, _now=now)
             else:
-                saga = None
+                order = orders.get(order_id, scope(actor), lock=True)
+                if order is None:
+                    raise DocumentNotFound(f"order {order_id} not found")
+                if order["status"] == "cancelled":
+                    raise InvalidState("a cancelled order cannot be confirmed", current_status="cancelled")
+                if order["status"] == "draft":  # cannot be: the update above would have moved it
+                    raise ConfirmationInProgress("the order changed while it was being confirmed; retry shortly",
+                                                 subject_id=str(order_id))
+                if order["status"] != "confirming":
+                    return order_id
         if saga is None:
             saga = self._running(order_id, now)
             if saga is None:
                 return order_id
-        return self.drive(saga)
+            return self.drive(saga)
+        # the order and its lines as this transaction left them: the reservations are asked from them
+        return self._reserve(saga, (order, lines))
 
     @staticmethod
     def _check_approvals(uow, order):
@@ -382,10 +390,16 @@ class SagaRunner:
     def _run_release(self, saga):
         return self._reserve(saga)
 
-    def _reserve(self, saga):
-        with self.db.transaction() as uow:
-            orders = Orders(uow)
-            order, lines = orders.get(saga["order_id"]), orders.lines(saga["order_id"])
+    def _reserve(self, saga, loaded=None):
+        """Reserve what the saga has not yet got, in parallel; then confirm, hold or compensate.
+        The legs' answers are stored with the outcome in one transaction (confirmed or held): a
+        crash before it leaves the saga running, and resuming it asks again under the same
+        reservation ids, which has the effect of once."""
+        if loaded is None:
+            with self.db.transaction() as uow:
+                orders = Orders(uow)
+                loaded = orders.get(saga["order_id"]), orders.lines(saga["order_id"])
+        order, lines = loaded
         stock_leg = credit_leg = None
         if saga["stock_status"] in (PENDING, UNKNOWN, EXPIRED):
             stock_leg = self._stock_leg(saga, order, lines)
@@ -401,12 +415,13 @@ class SagaRunner:
             refusals["stock"] = _refusal(stock_info)
         if credit_info is not None and credit != RESERVED:
             refusals["credit"] = _refusal(credit_info)
-        saga = self._update(saga, stock_status=stock, credit_status=credit, step="answered", error=refusals or None)
+        answered = {"stock_status": stock, "credit_status": credit, "error": refusals or None}
         outcome = domain.saga_outcome(stock, credit)
         if outcome == "confirm":
-            return self._confirmed(saga)
+            return self._confirmed(saga, answered=answered, lines=lines)
         if outcome == "credit_hold":
-            return self._held(saga, refusals.get("credit"))
+            return self._held(saga, refusals.get("credit"), answered=answered)
+        saga = self._update(saga, step="answered", **answered)
         return self.compensate(saga)
 
     def _stock_leg(self, saga, order, lines):
@@ -419,9 +434,11 @@ class SagaRunner:
             lines=[{"line_id": str(l["id"]), "sku": l["sku"], "quantity": l["quantity"],
                     "unit_price": str(l["unit_price"]), "vat_rate": str(l["vat_rate"])} for l in lines])
 
-    def _confirmed(self, saga, next_step=None):
-        """The order is confirmed and order.confirmed goes out, in one transaction; the saga ends
-        there, or stays running at `next_step` (a replacement still raises its delivery)."""
+    def _confirmed(self, saga, next_step=None, answered=None, lines=None):
+        """The order is confirmed and order.confirmed goes out, in one transaction with the legs'
+        answers (`answered`); the saga ends there, or stays running at `next_step` (a replacement
+        still raises its delivery). `lines`: the order's, when the caller has them (they do not
+        change once the order is placed). The order as it now stands is kept in `self.outcome`."""
         now = self.clock()
         with self.db.transaction() as uow:
             orders = Orders(uow)
@@ -430,21 +447,25 @@ class SagaRunner:
                 fields["credit_released_by"] = saga["payload"]["override"]["actor"]["staff_id"]
             order = orders.move(saga["order_id"], ["confirming"], **fields)
             if order is not None:
-                uow.publish("order.confirmed", events.order_confirmed(order, orders.lines(order["id"])))
+                lines = lines if lines is not None else orders.lines(order["id"])
+                uow.publish("order.confirmed", events.order_confirmed(order, lines))
             if next_step:
-                saga = Sagas(uow).update(saga["id"], now, step=next_step)
+                saga = Sagas(uow).update(saga["id"], now, step=next_step, **(answered or {}))
             else:
-                Sagas(uow).update(saga["id"], now, state=DONE, step="confirmed", finished_at=now)
+                stored = Sagas(uow).update(saga["id"], now, state=DONE, step="confirmed", finished_at=now,
+                                           **(answered or {}))
+                if order is not None:
+                    self.outcome = {"order": order, "lines": lines, "saga": stored}
         return saga if next_step else saga["order_id"]
 
-    def _held(self, saga, refusal):
+    def _held(self, saga, refusal, answered=None):
         now = self.clock()
         with self.db.transaction() as uow:
             order = Orders(uow).move(saga["order_id"], ["confirming"], status="credit_hold", credit_held_at=now,
                                      _now=now)
             if order is not None:
                 uow.publish("order.credit_held", events.order_credit_held(order, refusal))
-            Sagas(uow).update(saga["id"], now, state=HELD, step="credit_hold", finished_at=now)
+            Sagas(uow).update(saga["id"], now, state=HELD, step="credit_hold", finished_at=now, **(answered or {}))
         return saga["order_id"]
 
     # -- compensation ----------------------------------------------------------------------------

@@ -245,11 +245,24 @@ class CustomerOwnerChangedData(_Lenient):
     customer_id = fields.UUID(required=True)
     owner_id = fields.UUID(required=True, allow_none=True)
     owner_team = fields.String(load_default=None, allow_none=True)
+    region = fields.String(allow_none=True)
 
 
 class CustomerUpdatedData(_Lenient):
+    """Each field but the id is read only when the event carries it (a missing owner moves nothing)."""
     customer_id = fields.UUID(required=True)
+    name = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    owner_id = fields.UUID(allow_none=True)
+    owner_team = fields.String(allow_none=True)
+
+
+class CustomerCreatedData(_Lenient):
+    customer_id = fields.UUID(required=True)
+    name = fields.String(required=True)
     region = fields.String(load_default=None, allow_none=True)
+    owner_id = fields.UUID(required=True, allow_none=True)
+    owner_team = fields.String(load_default=None, allow_none=True)
 
 
 class IssuedLine(_Lenient):
@@ -582,6 +595,7 @@ customer_answer, staff_answer, approver_answer, quotable_answer = (CustomerAnswe
                                                                    QuotableAnswer())
 product_data = ProductData()
 customer_owner_changed_data, customer_updated_data = CustomerOwnerChangedData(), CustomerUpdatedData()
+customer_created_data = CustomerCreatedData()
 goods_issued_data, goods_returned_data = GoodsIssuedData(), GoodsReturnedData()
 invoice_issued_data, invoice_reversed_data, invoice_settled_data = (InvoiceIssuedData(), InvoiceReversedData(),
                                                                     InvoiceSettledData())

@@ -25,11 +25,11 @@ from order.exceptions import (
 )
 from order.saga import SagaRunner
 from shared import approvals, books as kit_books, pagination
-from shared.access import scope
+from shared.access import OWN_ONLY, scope
 from shared.db import dumps
 from shared.dependencies import Database
 from shared.entrypoints import event_handler, rpc
-from shared.errors import ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.rpc import ServiceRpc
 from shared.service import ServiceBase
 from shared.validation import load, load_actor
@@ -61,6 +61,33 @@ def _as_of(value):
         return domain.utcnow()
     moment = datetime.fromisoformat(str(value)) if not isinstance(value, datetime) else value
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _usable(copy):
+    """A copy of the customer we can place from: its owner and name heard of from its events."""
+    return copy is not None and copy["owner_known"] and copy["name"] is not None
+
+
+def _may_see(actor, copy):
+    """The customer service's rule (its get_customer) on our copy: the caller's row-level scope,
+    and the unowned pool for everyone but a rep."""
+    if scope(actor).allows(copy["owner_id"], copy["owner_team"]):
+        return True
+    return copy["owner_id"] is None and actor.get("role") not in OWN_ONLY
+
+
+def _from_copy(copy):
+    return {"customer_id": copy["customer_id"], "customer_name": copy["name"], "owner_id": copy["owner_id"],
+            "owner_team": copy["owner_team"], "region": copy["region"]}
+
+
+def _customer_fields(data):
+    """What a customer event says of the copy we keep: the owner (with its team) only when the event
+    carries it, the region and name when it names them."""
+    fields = {k: data[k] for k in ("region", "name") if data.get(k) is not None}
+    if "owner_id" in data:
+        fields.update(owner_id=data["owner_id"], owner_team=data.get("owner_team"))
+    return fields
 
 
 class OrderService(ServiceBase):
@@ -128,18 +155,19 @@ class OrderService(ServiceBase):
     def on_product_price_changed(self, uow, event):
         PriceList(uow).upsert(event["data"], _when(event))
 
+    @event_handler("customer", "customer.created", expects=schemas.customer_created_data)
+    def on_customer_created(self, uow, event):
+        """Our copy of the customer starts (owner, team, region, name): orders are placed from it."""
+        Snapshots(uow).apply(event["data"]["customer_id"], _when(event), **_customer_fields(event["data"]))
+
     @event_handler("customer", "customer.owner_changed", expects=schemas.customer_owner_changed_data)
     def on_customer_owner_changed(self, uow, event):
         """Row-level access moves with the customer: every document's snapshot takes the new owner."""
-        data = event["data"]
-        Snapshots(uow).apply(data["customer_id"], _when(event), owner_id=data["owner_id"],
-                             owner_team=data["owner_team"])
+        Snapshots(uow).apply(event["data"]["customer_id"], _when(event), **_customer_fields(event["data"]))
 
     @event_handler("customer", "customer.updated", expects=schemas.customer_updated_data)
     def on_customer_updated(self, uow, event):
-        data = event["data"]
-        if data["region"] is not None:
-            Snapshots(uow).apply(data["customer_id"], _when(event), region=data["region"])
+        Snapshots(uow).apply(event["data"]["customer_id"], _when(event), **_customer_fields(event["data"]))
 
     # -- quotes (FR-42–FR-49) --------------------------------------------------------------------
     @rpc
@@ -571,39 +599,61 @@ class OrderService(ServiceBase):
     def place_order(self, *, request_id, actor, order):
         """A draft order. Prices come from the price list; a price below list, below the floor or
         a major amount needs an approved quote that covers the lines (APPROVAL_REQUIRED,
-        PRICE_BELOW_FLOOR; FR-43, FR-45, FR-46, FR-48)."""
+        PRICE_BELOW_FLOOR; FR-43, FR-45, FR-46, FR-48).
+
+        The customer comes from the service's own copy (customer events) when that copy lets the
+        caller see it; otherwise — no copy yet (a customer created a moment ago), or the copy says
+        no (it may be behind a reassignment) — the customer service is asked, and its answer
+        decides (404 for someone else's customer)."""
         actor = load_actor(actor)
         data = load(schemas.order_input, order)
-        customer = self._customer(actor, data["customer_id"])
         settings = order_settings.load()
-        now = domain.utcnow()
         with self.db.transaction() as uow:
-            replay = uow.begin_command("place_order", request_id, {"actor": actor, "order": data})
-            if replay:
-                return replay.response
-            priced = domain.price_lines(data["lines"], PriceList(uow).get_many(l["sku"] for l in data["lines"]))
-            quote_lines = None
-            if data["quote_id"] is not None:
-                quote = Quotes(uow).get(data["quote_id"], scope(actor))
-                if quote is None or quote["customer_id"] != customer["customer_id"]:
-                    raise ValidationFailed("no such quote for this customer", errors={"quote_id": ["no such quote"]})
-                steps = to_steps(Steps(uow).load("quote", quote["id"], quote["round"]))
-                if quote["status"] not in ("approved", "sent", "accepted") or not approvals.valid_for(
-                        steps, quote["content_hash"]):
-                    raise ApprovalRequired(f"quote {quote['number']} is {quote['status']}, not approved")
-                if domain.quote_expired(quote["valid_until"], now):
-                    raise QuoteExpired(f"quote {quote['number']} was valid until {quote['valid_until']}")
-                used = Orders(uow).by_quote(quote["id"])
-                if used is not None:
-                    raise ApprovalRequired(f"quote {quote['number']} is already ordered as {used['number']}",
-                                           order_id=str(used["id"]))
-                quote_lines = Quotes(uow).lines(quote["id"])
-            domain.check_order_prices(priced, settings.major_contract_amount, quote_lines)
-            order_id = uuid.uuid4()
-            Orders(uow).add(dict(customer, id=order_id, number=uow.next_number("SO", now.year),
-                                 quote_id=data["quote_id"], warehouse=data["warehouse"], status="draft",
-                                 total=domain.total_of(priced), created_by=actor["staff_id"], created_at=now), priced)
-            return uow.finish_command(views.order(uow, Orders(uow).get(order_id)))
+            copy = Snapshots(uow).read(data["customer_id"])
+            if _usable(copy) and _may_see(actor, copy):
+                return self._place(uow, request_id, actor, data, _from_copy(copy), settings)
+        seen = copy["revision"] if copy else 0
+        answer = self._customer(actor, data["customer_id"])
+        with self.db.transaction() as uow:
+            copy = Snapshots(uow).hold(data["customer_id"])
+            if copy["revision"] == seen:
+                # nothing applied since we asked: a change the answer reflects is still to come,
+                # and will move this order (it waits on the row we hold)
+                customer = answer
+            elif _usable(copy) and _may_see(actor, copy):
+                customer = dict(_from_copy(copy), customer_name=copy["name"] or answer["customer_name"])
+            else:  # a change landed while we asked, and it takes the customer from the caller
+                raise NotFound(f"customer {data['customer_id']} not found")
+            return self._place(uow, request_id, actor, data, customer, settings)
+
+    def _place(self, uow, request_id, actor, data, customer, settings):
+        now = domain.utcnow()
+        replay = uow.begin_command("place_order", request_id, {"actor": actor, "order": data})
+        if replay:
+            return replay.response
+        priced = domain.price_lines(data["lines"], PriceList(uow).get_many(l["sku"] for l in data["lines"]))
+        quote_lines = None
+        if data["quote_id"] is not None:
+            quote = Quotes(uow).get(data["quote_id"], scope(actor))
+            if quote is None or quote["customer_id"] != customer["customer_id"]:
+                raise ValidationFailed("no such quote for this customer", errors={"quote_id": ["no such quote"]})
+            steps = to_steps(Steps(uow).load("quote", quote["id"], quote["round"]))
+            if quote["status"] not in ("approved", "sent", "accepted") or not approvals.valid_for(
+                    steps, quote["content_hash"]):
+                raise ApprovalRequired(f"quote {quote['number']} is {quote['status']}, not approved")
+            if domain.quote_expired(quote["valid_until"], now):
+                raise QuoteExpired(f"quote {quote['number']} was valid until {quote['valid_until']}")
+            used = Orders(uow).by_quote(quote["id"])
+            if used is not None:
+                raise ApprovalRequired(f"quote {quote['number']} is already ordered as {used['number']}",
+                                       order_id=str(used["id"]))
+            quote_lines = Quotes(uow).lines(quote["id"])
+        domain.check_order_prices(priced, settings.major_contract_amount, quote_lines)
+        row, lines = Orders(uow).add(dict(customer, id=uuid.uuid4(), number=uow.next_number("SO", now.year),
+                                          quote_id=data["quote_id"], warehouse=data["warehouse"], status="draft",
+                                          total=domain.total_of(priced), created_by=actor["staff_id"],
+                                          created_at=now), priced)
+        return uow.finish_command(schemas.order_out.dump(dict(row, lines=lines, saga=None)))  # new: no saga yet
 
     @rpc
     def get_order(self, *, actor, order_id):
@@ -621,7 +671,11 @@ class OrderService(ServiceBase):
         the order as it stands."""
         actor = load_actor(actor)
         order_id = _uuid(order_id, "order_id")
-        self._runner().confirm(actor, order_id)
+        runner = self._runner()
+        runner.confirm(actor, order_id)
+        if runner.outcome is not None:  # confirmed now: answered as that transaction left it
+            done = runner.outcome
+            return schemas.order_out.dump(dict(done["order"], lines=done["lines"], saga=done["saga"]))
         return self._view("order", order_id)
 
     @rpc

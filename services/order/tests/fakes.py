@@ -35,6 +35,7 @@ class Books:
         self.received_returns = {}
         self.calls = []
         self.modes = {}
+        self.hooks = {}  # "service.method" → a callable run once the fake has decided, before it answers
         self.slow_for = 3.0
         self.entered = Event()
         self.release = Event()
@@ -111,7 +112,11 @@ class FakeCustomer:
             or (role == "sales_manager" and actor.get("team") and customer["owner_team"] == actor.get("team")))
         if not visible:
             raise NotFound(f"customer {customer_id} not found")
-        return dict(customer)
+        answer = dict(customer)
+        hook = BOOKS.hooks.pop("customer.get_customer", None)
+        if hook is not None:
+            hook()
+        return answer
 
     @rpc
     def check_quotable(self, *, customer_id):
