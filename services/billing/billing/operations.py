@@ -754,8 +754,7 @@ def report_billing(uow, actor, data):
     scope_sql, scope_params = access.scope(actor).sql("i.owner_id", "i.owner_team")
     reports = Reports(uow)
     invoiced, collected = reports.billing(data["group_by"], start, end, scope_sql, scope_params)
-    receivable = reports.receivable_by(data["group_by"], Ledger(uow).open_items(
-        end, scope_sql=scope_sql, scope_params=scope_params))
+    receivable = reports.receivable_by(data["group_by"], end, scope_sql, scope_params)
     groups = {}
     for figure, rows in (("invoiced", [(r["key"], r["amount"]) for r in invoiced]),
                          ("collected", [(r["key"], r["amount"]) for r in collected]), ("receivable", receivable)):
