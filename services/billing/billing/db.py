@@ -553,12 +553,18 @@ class Ledger:
           allocations made since, allocations reversed since), read through the indexes on those
           times — never the whole history of allocations."""
         where, params = [scope_sql], list(scope_params)
+        customers, customer_params = ["TRUE"], []  # only those customers' changes (past instants)
         if customer_ids is not None:
             where.append("i.customer_id = ANY(%s::uuid[])")
             params.append(list(customer_ids))
+            customers.append("{t}.customer_id = ANY(%s::uuid[])")
+            customer_params.append(list(customer_ids))
         if customer_id is not None:
             where.append("i.customer_id = %s")
             params.append(customer_id)
+            customers.append("{t}.customer_id = %s")
+            customer_params.append(customer_id)
+        of_customers = " AND ".join(customers)
         columns = "i.id, i.number, i.customer_id, i.owner_id, i.owner_team, i.region, i.due_date, i.total"
         base = "i.status = 'issued' AND NOT i.red AND i.issued_at < %s AND " + " AND ".join(where)
         if instant >= datetime.now(timezone.utc):
@@ -576,11 +582,14 @@ class Ledger:
             f"       WHERE {base} AND i.allocated_amount + i.reversed_amount >= i.total AND i.settled_at >= %s) i"
             " LEFT JOIN (SELECT invoice_id, sum(amount) AS since FROM ("
             "   SELECT a.invoice_id, a.amount FROM allocations a WHERE a.allocated_at >= %s AND a.reversed_at IS NULL"
+            f"            AND {of_customers.format(t='a')}"
             "   UNION ALL SELECT a.invoice_id, -a.amount FROM allocations a"
-            "             WHERE a.reversed_at >= %s AND a.allocated_at < %s"
+            f"            WHERE a.reversed_at >= %s AND a.allocated_at < %s AND {of_customers.format(t='a')}"
             "   UNION ALL SELECT r.reverses, r.total FROM invoices r WHERE r.red AND r.status = 'issued'"
-            "             AND r.issued_at >= %s) changes GROUP BY invoice_id) d ON d.invoice_id = i.id",
-            [instant] + params + [instant] + params + [instant, instant, instant, instant, instant])
+            f"            AND r.issued_at >= %s AND {of_customers.format(t='r')}) changes GROUP BY invoice_id) d"
+            " ON d.invoice_id = i.id",
+            [instant] + params + [instant] + params + [instant] + [instant] + customer_params + [instant, instant]
+            + customer_params + [instant] + customer_params)
 
     def aging(self, instant, as_of, scope_sql="TRUE", scope_params=(), customer_id=None, limit=None, after=None):
         """The receivables aging at `instant` (the end of the day `as_of`), computed in SQL over the

@@ -27,8 +27,8 @@ def truth(books, instant):
         return {row["id"]: row["open"] for row in cur.fetchall() if row["open"] != 0}
 
 
-def shortcut(books, instant):
-    sql, params = Ledger.open_items_sql(instant)
+def shortcut(books, instant, **only):
+    sql, params = Ledger.open_items_sql(instant, **only)
     return {row["id"]: row["open"] for row in books.sql(sql, *params) if row["open"] != 0}
 
 
@@ -48,8 +48,15 @@ def stamp():
 def check_every_instant(books, instants):
     future = stamp() + timedelta(days=1)
     assert shortcut(books, future) == truth(books, future)
-    for instant in instants:
-        assert shortcut(books, instant) == truth(books, instant), f"as of {instant.isoformat()}"
+    customers = [row["customer_id"] for row in books.sql("SELECT DISTINCT customer_id FROM invoices")]
+    for instant in instants + [future]:
+        expected = truth(books, instant)
+        assert shortcut(books, instant) == expected, f"as of {instant.isoformat()}"
+        for customer in customers:  # one customer's items, as the statement and the credit review ask
+            mine = {row["id"] for row in books.sql("SELECT id FROM invoices WHERE customer_id = %s", customer)}
+            assert shortcut(books, instant, customer_id=customer) == \
+                shortcut(books, instant, customer_ids=[customer]) == \
+                {i: v for i, v in expected.items() if i in mine}
     # the aging's sums in SQL equal the ground truth's, per customer and in total
     for instant in instants + [future]:
         expected = truth(books, instant)
