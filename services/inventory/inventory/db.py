@@ -228,12 +228,17 @@ class ShippedDaily:
             " GROUP BY d.issued_at, d.owner_id, d.owner_team, d.region, d.customer_id")), (delivery_id,))
 
     def returned(self, document_id):
-        self.uow.execute(SHIPPED_UPSERT.format(select=(
-            "SELECT (s.posted_at AT TIME ZONE 'Asia/Shanghai')::date, d.owner_id, d.owner_team, d.region, d.customer_id,"
-            " 0, 0, sum(l.quantity * l.unit_price), sum(l.quantity)"
-            " FROM stock_documents s JOIN stock_document_lines l ON l.document_id = s.id"
-            " JOIN deliveries d ON d.id = s.delivery_id WHERE s.id = %s AND s.kind = 'return_receipt'"
-            " GROUP BY s.posted_at, d.owner_id, d.owner_team, d.region, d.customer_id")), (document_id,))
+        """A return receipt against a note: the note is read FOR SHARE, so a concurrent move of its
+        customer (CustomerSnapshots) is waited for, or waits for this."""
+        self.uow.execute(
+            "WITH d AS (SELECT id, owner_id, owner_team, region, customer_id FROM deliveries"
+            "           WHERE id = (SELECT delivery_id FROM stock_documents WHERE id = %(doc)s) FOR SHARE) "
+            + SHIPPED_UPSERT.format(select=(
+                "SELECT (s.posted_at AT TIME ZONE 'Asia/Shanghai')::date, d.owner_id, d.owner_team, d.region,"
+                " d.customer_id, 0, 0, sum(l.quantity * l.unit_price), sum(l.quantity)"
+                " FROM stock_documents s JOIN stock_document_lines l ON l.document_id = s.id"
+                " JOIN d ON d.id = s.delivery_id WHERE s.id = %(doc)s AND s.kind = 'return_receipt'"
+                " GROUP BY s.posted_at, d.owner_id, d.owner_team, d.region, d.customer_id")), {"doc": document_id})
 
     def move_customer(self, customer_id, owner=None, region=None):
         """The customer's delivery notes moved to a new owner (owner_id, owner_team) or region: its
@@ -503,24 +508,26 @@ class CustomerSnapshots:
     def move_owner(self, customer_id, owner_id, owner_team, occurred_at):
         if not self._newer(customer_id, "owner_changed_at", occurred_at):
             return None
-        ShippedDaily(self.uow).move_customer(customer_id, owner=(owner_id, owner_team))
         moved = 0
         for table in self.TABLES:
             moved += self.uow.execute(
                 f"UPDATE {table} SET owner_id = %s, owner_team = %s, updated_at = now(), version = version + 1"
                 " WHERE customer_id = %s AND (owner_id IS DISTINCT FROM %s OR owner_team IS DISTINCT FROM %s)",
                 (owner_id, owner_team, customer_id, owner_id, owner_team)).rowcount
+        # after the delivery notes (locked by the UPDATE): an issue or a return adds to the read model
+        # under the note's snapshot read with the note locked, so it waits for this move or is moved by it
+        ShippedDaily(self.uow).move_customer(customer_id, owner=(owner_id, owner_team))
         return moved
 
     def move_region(self, customer_id, region, occurred_at):
         if not self._newer(customer_id, "region_changed_at", occurred_at):
             return None
-        ShippedDaily(self.uow).move_customer(customer_id, region=region)
         moved = 0
         for table in self.TABLES:
             moved += self.uow.execute(
                 f"UPDATE {table} SET region = %s, updated_at = now(), version = version + 1"
                 " WHERE customer_id = %s AND region IS DISTINCT FROM %s", (region, customer_id, region)).rowcount
+        ShippedDaily(self.uow).move_customer(customer_id, region=region)  # after the notes: see move_owner
         return moved
 
 

@@ -118,10 +118,11 @@ class SalesDaily:
             " GROUP BY o.confirmed_at, o.owner_id, o.owner_team, o.region, o.customer_id")), {"s": sign, "id": order_id})
 
     def add_line(self, order_id, returned=0, shipped=0, invoiced=0):
-        """A line of a counted order shipped, returned or invoiced (amounts, signed)."""
+        """A line of a counted order shipped, returned or invoiced (amounts, signed). The order is
+        read FOR SHARE: a concurrent move of its customer (Snapshots.apply) is waited for."""
         self.uow.execute(SALES_UPSERT.format(select=(
             f"SELECT {DAY}, o.owner_id, o.owner_team, o.region, o.customer_id, 0, 0, %(r)s, %(s)s, %(i)s FROM orders o"
-            " WHERE o.id = %(id)s AND o.confirmed_at IS NOT NULL AND o.status <> 'cancelled'")),
+            " WHERE o.id = %(id)s AND o.confirmed_at IS NOT NULL AND o.status <> 'cancelled' FOR SHARE OF o")),
             {"r": returned, "s": shipped, "i": invoiced, "id": order_id})
 
     def move_customer(self, customer_id, owner=None, region=None):
@@ -163,9 +164,6 @@ class Snapshots:
         )
         if current is None:
             return 0
-        SalesDaily(self.uow).move_customer(
-            customer_id, owner=(current["owner_id"], current["owner_team"]) if "owner_id" in fields else None,
-            region=current["region"] if fields.get("region") is not None else None)
         moved = 0
         for table in SNAPSHOT_TABLES:
             sets = []
@@ -179,6 +177,12 @@ class Snapshots:
                              {"owner_id": current["owner_id"], "owner_team": current["owner_team"],
                               "region": current["region"], "customer_id": customer_id})
             moved += self.uow.cursor.rowcount
+        # after the orders (their rows locked by the UPDATE): a shipment, return or invoice of one of
+        # them adds to the read model under the order's owner read FOR SHARE, so it either waits
+        # for this move or is moved by it — never left under the old owner
+        SalesDaily(self.uow).move_customer(
+            customer_id, owner=(current["owner_id"], current["owner_team"]) if "owner_id" in fields else None,
+            region=current["region"] if fields.get("region") is not None else None)
         return moved
 
 

@@ -116,3 +116,45 @@ def test_fr90_issue11_concurrent_confirmations_add_up_in_the_sales_read_model(de
     assert all(o["status"] == "confirmed" for o in confirmed)
     assert_read_model_equals_the_lines(desk, org)
     assert desk.scalar("SELECT sum(orders) FROM order_sales_daily") == 6
+
+
+class Tx:
+    """A unit of work on its own connection, committed by hand (for interleaving two of them)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.conn.autocommit = False
+        self.cursor = conn.cursor()
+
+    def execute(self, sql, params=()):
+        self.cursor.execute(sql, params)
+        return self.cursor
+
+    def one(self, sql, params=()):
+        self.cursor.execute(sql, params)
+        return self.cursor.fetchone()
+
+    def all(self, sql, params=()):
+        self.cursor.execute(sql, params)
+        return self.cursor.fetchall()
+
+
+def test_fr90_issue11_a_shipment_during_the_customers_move_lands_under_the_new_owner(desk, db_connect, order_db):
+    """A shipment's figures added while the customer's move is not yet committed wait for it (the
+    order is read FOR SHARE) and land under the new owner, as the orders say."""
+    import eventlet
+
+    from order.db import SalesDaily, Snapshots
+
+    org = desk.org()
+    order = desk.confirmed(org.rep, org.customer, [{"sku": "P1", "quantity": 2}])
+    mover, shipper = Tx(db_connect(order_db)), Tx(db_connect(order_db))
+    Snapshots(mover).apply(order["customer_id"], datetime.now(timezone.utc) + timedelta(seconds=1),
+                           owner_id=org.other_rep["staff_id"], owner_team="west-1")
+    shipped = eventlet.spawn(lambda: (SalesDaily(shipper).add_line(order["id"], shipped=100), shipper.conn.commit()))
+    eventlet.sleep(0.3)
+    assert not shipped.dead  # waiting for the move
+    mover.conn.commit()
+    shipped.wait()
+    rows = desk.all("SELECT owner_id, shipped FROM order_sales_daily WHERE customer_id = %s", order["customer_id"])
+    assert [(str(r["owner_id"]), r["shipped"]) for r in rows] == [(org.other_rep["staff_id"], 100)]
