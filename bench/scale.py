@@ -14,11 +14,18 @@ same customer, order and line the same way and a larger size extends a smaller o
 Not loaded (the reads timed here do not read them): stock movements and levels for the historical
 goods issues, visits, opportunities, service requests, targets. The check of the bench's own orders
 runs before this load.
+
+The read models the services keep in the same transaction as their facts (issue 11: the order
+service's order_sales_daily, inventory's shipped_daily) are rebuilt after each load by their
+migration's own backfill statement (READ_MODELS), since the bulk load goes around the services.
 """
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 from bench import stats
+
+ROOT = Path(__file__).resolve().parents[1]
 
 REPS = 20
 REGIONS = ("East China", "North China", "South China", "West China")
@@ -172,6 +179,21 @@ FROM x WHERE stage >= 3"""),
 }
 
 
+# Read models the services keep in the same transaction as their facts: after a bulk load (which
+# goes around the services) they are rebuilt by the very backfill statement their migration ran —
+# the platform's own definition of the figures, never a second way of computing them.
+READ_MODELS = {
+    "order": [("order_sales_daily", ROOT / "services/order/migrations/0004_order_sales_daily.sql")],
+    "inventory": [("shipped_daily", ROOT / "services/inventory/migrations/0003_shipped_daily.sql")],
+}
+
+
+def backfill_statement(path, table):
+    """The migration's `INSERT INTO <table>` backfill (its last statement)."""
+    text = path.read_text()
+    return text[text.index(f"INSERT INTO {table}"):].strip().rstrip(";")
+
+
 def load(platform, org, lines_from, lines_to):
     """Extend the history from `lines_from` to `lines_to` order lines: seconds per table."""
     params = {"o0": lines_from // 2, "o1": lines_to // 2, "c0": lines_from // 10, "c1": max(lines_to // 10, 1),
@@ -186,8 +208,16 @@ def load(platform, org, lines_from, lines_to):
                 started = time.perf_counter()
                 cur.execute(statement.replace("ARRAY%(regions)s", "ARRAY" + regions), params)
                 took[f"{service}.{table}"] = round(time.perf_counter() - started, 2)
-            for table, _ in statements:
-                cur.execute(f"ANALYZE {table}")
+            for table, path in READ_MODELS.get(service, ()):
+                started = time.perf_counter()
+                cur.execute(f"TRUNCATE {table}")
+                cur.execute(backfill_statement(path, table))
+                took[f"{service}.{table} (backfill)"] = round(time.perf_counter() - started, 2)
+            # VACUUM as well as ANALYZE: autovacuum does so within a minute or so of a bulk insert
+            # (autovacuum_vacuum_insert_threshold), and until then index-only scans still visit the
+            # heap; the reads are timed in that steady state, not in the minute after the load
+            for table, _ in statements + READ_MODELS.get(service, []):
+                cur.execute(f"VACUUM ANALYZE {table}")
     return took
 
 

@@ -403,7 +403,8 @@ class CampaignOut(Schema):
     items = fields.List(fields.Dict())
 
 
-class AgingQuery(StrictSchema):
+class AgingQuery(PageQuery):
+    """A page of the customers (the largest totals first); totals and DSO are over all of them."""
     as_of = fields.Date(load_default=None, metadata={"description": "default: today (Asia/Shanghai)"})
     customer_id = fields.UUID(load_default=None)
 
@@ -431,7 +432,10 @@ class AgingOut(Schema):
     totals = fields.Nested(AgingBuckets)
     dso = fields.String(allow_none=True, metadata={"description": "days sales outstanding over dso_days"})
     dso_days = fields.Integer()
-    customers = fields.List(fields.Nested(AgingCustomer))
+    customer_count = fields.Integer(metadata={"description": "customers with an open item (all pages)"})
+    customers = fields.List(fields.Nested(AgingCustomer), metadata={
+        "description": "a page: the customers with the largest totals (then by id), `limit` of them"})
+    next_cursor = fields.String(allow_none=True, metadata={"description": "the next page's `cursor`, or null"})
 
 
 class BillingApi:
@@ -587,7 +591,10 @@ class BillingApi:
     @api("GET", f"{API}/reports/receivables-aging", roles=BILLING_READERS, query=AgingQuery, response=AgingOut,
          tags=["reports", "billing"], errors=(503, 504))
     def receivables_aging(self, call):
-        """Open receivables by days past due (current, 1–30, 31–60, 61–90, over 90) and DSO."""
+        """Open receivables by days past due (current, 1–30, 31–60, 61–90, over 90) and DSO, in total;
+        and per customer, a page of them — the largest totals first — with `customer_count` and
+        `next_cursor` (issue 11: at scale there are tens of thousands)."""
         query = plain(call.query)
         return self.billing.get_receivables_aging(actor=call.actor, as_of=query.get("as_of"),
-                                                  customer_id=query.get("customer_id"))
+                                                  customer_id=query.get("customer_id"), limit=query["limit"],
+                                                  cursor=query.get("cursor"))

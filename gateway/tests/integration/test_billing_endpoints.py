@@ -46,9 +46,10 @@ class FakeBilling:
         raise BusinessRuleViolation("over", code="OVER_ALLOCATION", requested="500.00", unallocated="400.00")
 
     @rpc
-    def get_receivables_aging(self, *, actor, as_of=None, customer_id=None):
-        self._record("get_receivables_aging", actor=actor, as_of=as_of, customer_id=customer_id)
-        return {"as_of": as_of, "customers": []}
+    def get_receivables_aging(self, *, actor, as_of=None, customer_id=None, limit=None, cursor=None):
+        self._record("get_receivables_aging", actor=actor, as_of=as_of, customer_id=customer_id, limit=limit,
+                     cursor=cursor)
+        return {"as_of": as_of, "customers": [], "customer_count": 0, "next_cursor": None}
 
     @rpc
     def get_statement(self, *, actor, customer_id, month):
@@ -135,6 +136,23 @@ def test_fr91_aging_and_statement_paths_are_validated_before_the_call(gateway, t
     assert good.status_code == 200 and good.json()["month"] == "2026-06"
     assert gateway.get(f"{API}/reports/receivables-aging", headers=token_for("warehouse")).status_code == 403
     assert len(upstream.of("get_statement")) == 1
+
+
+def test_fr91_issue11_the_aging_is_a_page_of_customers(gateway, token_for, upstream):
+    """The aging's customers come as a page (limit 1–200, default 50, and the cursor it gave out);
+    a limit out of range is a 422 naming `limit`, before any call."""
+    finance = token_for("finance")
+    assert gateway.get(f"{API}/reports/receivables-aging", headers=finance).status_code == 200
+    assert upstream.of("get_receivables_aging")[-1]["limit"] == 50
+    answer = gateway.get(f"{API}/reports/receivables-aging", params={"limit": 3, "cursor": "abc"}, headers=finance)
+    assert answer.status_code == 200
+    assert {k: upstream.of("get_receivables_aging")[-1][k] for k in ("limit", "cursor")} == {"limit": 3,
+                                                                                             "cursor": "abc"}
+    assert answer.json()["customer_count"] == 0 and answer.json()["next_cursor"] is None
+    calls = len(upstream.of("get_receivables_aging"))
+    refused = gateway.get(f"{API}/reports/receivables-aging", params={"limit": 0}, headers=finance)
+    assert refused.status_code == 422 and list(refused.json()["errors"]) == ["limit"]
+    assert len(upstream.of("get_receivables_aging")) == calls
 
 
 def test_api_openapi_documents_the_billing_endpoints(gateway):

@@ -1,6 +1,7 @@
 """SQL of the billing service (no nameko here). Every change of an amount is a guarded update or
 made under a row lock taken first; nothing is read, changed in Python and written back blind."""
 import uuid
+from decimal import Decimal
 from datetime import datetime, timezone
 
 from shared.db import dumps
@@ -559,30 +560,115 @@ class Ledger:
         """Blue invoices issued before `instant` with what was open on them at that instant (reds
         issued and allocations standing then). `scope_sql` filters on the columns i.owner_id and
         i.owner_team."""
+        sql, params = self.open_items_sql(instant, customer_ids, scope_sql, scope_params, customer_id)
+        return self.uow.all(sql + " ORDER BY customer_id, due_date, id", params)
+
+    @staticmethod
+    def open_items_sql(instant, customer_ids=None, scope_sql="TRUE", scope_params=(), customer_id=None):
+        """(sql, params) of the open items at `instant` (columns id, number, customer_id, owner_id,
+        owner_team, region, due_date, total, open), for open_items and the aggregates over them.
+
+        Issue 11, the per-invoice open balance: an invoice's running totals (reversed_amount,
+        allocated_amount) and its settled_at are kept by the same guarded UPDATEs as its reds and
+        allocations, each stamped with the same `now` (operations.raise_red, allocate_receipt,
+        reverse_allocation, _settlement). So:
+        - as of now or later, every red and allocation so far counts, and the open amount *is*
+          total − reversed − allocated: read off the invoices open now (index invoices_open_now),
+          nothing summed;
+        - as of a past instant T, an invoice settled now with settled_at < T has been settled ever
+          since (a reopening clears settled_at), so it was settled at T too: only the invoices open
+          now and those settled at or after T (index invoices_settled_at) can have been open at T;
+          and what was open on those at T is what is open now plus the changes since T (reds and
+          allocations made since, allocations reversed since), read through the indexes on those
+          times — never the whole history of allocations."""
         where, params = [scope_sql], list(scope_params)
-        if instant >= datetime.now(timezone.utc):
-            # As of now or later every red and allocation so far counts, so an invoice is open only
-            # if its running totals say so (kept by the same guarded UPDATE as the documents): the
-            # settled ones are skipped through invoices_open_now (issue 11) instead of summed to 0.
-            where.append("i.allocated_amount + i.reversed_amount < i.total")
+        customers, customer_params = ["TRUE"], []  # only those customers' changes (past instants)
         if customer_ids is not None:
             where.append("i.customer_id = ANY(%s::uuid[])")
             params.append(list(customer_ids))
+            customers.append("{t}.customer_id = ANY(%s::uuid[])")
+            customer_params.append(list(customer_ids))
         if customer_id is not None:
             where.append("i.customer_id = %s")
             params.append(customer_id)
-        return self.uow.all(
-            "SELECT i.id, i.number, i.customer_id, i.owner_id, i.owner_team, i.region, i.due_date, i.total,"
-            " i.total - COALESCE(r.red, 0) - COALESCE(a.alloc, 0) AS open"
-            " FROM invoices i"
-            " LEFT JOIN LATERAL (SELECT sum(total) AS red FROM invoices r WHERE r.reverses = i.id"
-            "                    AND r.issued_at < %s) r ON true"
-            " LEFT JOIN LATERAL (SELECT sum(amount) AS alloc FROM allocations a WHERE a.invoice_id = i.id"
-            "                    AND a.allocated_at < %s AND (a.reversed_at IS NULL OR a.reversed_at >= %s))"
-            "                    a ON true"
-            " WHERE i.status = 'issued' AND NOT i.red AND i.issued_at < %s AND " + " AND ".join(where)
-            + " ORDER BY i.customer_id, i.due_date, i.id", [instant, instant, instant, instant] + params,
-        )
+            customers.append("{t}.customer_id = %s")
+            customer_params.append(customer_id)
+        of_customers = " AND ".join(customers)
+        columns = "i.id, i.number, i.customer_id, i.owner_id, i.owner_team, i.region, i.due_date, i.total"
+        base = "i.status = 'issued' AND NOT i.red AND i.issued_at < %s AND " + " AND ".join(where)
+        if instant >= datetime.now(timezone.utc):
+            return (f"SELECT {columns}, i.total - i.reversed_amount - i.allocated_amount AS open FROM invoices i"
+                    f" WHERE {base} AND i.allocated_amount + i.reversed_amount < i.total", [instant] + params)
+        # open then = open now + what changed it since: reds issued and allocations made at or after
+        # the instant (and standing now) are given back, allocations standing then but reversed since
+        # are taken off again — only the events since the instant are read, not the whole history
+        return (
+            f"SELECT {columns}, i.total - i.reversed_amount - i.allocated_amount + COALESCE(d.since, 0) AS open"
+            f" FROM (SELECT {columns}, i.reversed_amount, i.allocated_amount FROM invoices i"
+            f"       WHERE {base} AND i.allocated_amount + i.reversed_amount < i.total"
+            "       UNION ALL"
+            f"       SELECT {columns}, i.reversed_amount, i.allocated_amount FROM invoices i"
+            f"       WHERE {base} AND i.allocated_amount + i.reversed_amount >= i.total AND i.settled_at >= %s) i"
+            " LEFT JOIN (SELECT invoice_id, sum(amount) AS since FROM ("
+            "   SELECT a.invoice_id, a.amount FROM allocations a WHERE a.allocated_at >= %s AND a.reversed_at IS NULL"
+            f"            AND {of_customers.format(t='a')}"
+            "   UNION ALL SELECT a.invoice_id, -a.amount FROM allocations a"
+            f"            WHERE a.reversed_at >= %s AND a.allocated_at < %s AND {of_customers.format(t='a')}"
+            "   UNION ALL SELECT r.reverses, r.total FROM invoices r WHERE r.red AND r.status = 'issued'"
+            f"            AND r.issued_at >= %s AND {of_customers.format(t='r')}) changes GROUP BY invoice_id) d"
+            " ON d.invoice_id = i.id",
+            [instant] + params + [instant] + params + [instant] + [instant] + customer_params + [instant, instant]
+            + customer_params + [instant] + customer_params)
+
+    def aging(self, instant, as_of, scope_sql="TRUE", scope_params=(), customer_id=None, limit=None, after=None):
+        """The receivables aging at `instant` (the end of the day `as_of`), computed in SQL over the
+        open items (FR-91): (totals over all of them, how many customers have one, the page of
+        customers by total descending — customer_id ascending among equals — after the keyset
+        `after` = (total, customer_id)). Each customer's owner, team and region are those of its
+        open item due first, as before."""
+        items, params = self.open_items_sql(instant, None, scope_sql, scope_params, customer_id)
+        days = "(%s::date - due_date)"
+        buckets = (f"COALESCE(sum(open) FILTER (WHERE {days} <= 0), 0) AS current,"
+                   f" COALESCE(sum(open) FILTER (WHERE {days} BETWEEN 1 AND 30), 0) AS days_1_30,"
+                   f" COALESCE(sum(open) FILTER (WHERE {days} BETWEEN 31 AND 60), 0) AS days_31_60,"
+                   f" COALESCE(sum(open) FILTER (WHERE {days} BETWEEN 61 AND 90), 0) AS days_61_90,"
+                   f" COALESCE(sum(open) FILTER (WHERE {days} > 90), 0) AS days_over_90,"
+                   " COALESCE(sum(open), 0) AS total")
+        bucket_params = [as_of] * 5
+        per_customer = (f"WITH items AS ({items}), open_items AS (SELECT * FROM items WHERE open > 0),"
+                        f" per_customer AS (SELECT customer_id, {buckets}, min(due_date) AS oldest_due_date"
+                        "  FROM open_items GROUP BY customer_id)")
+        page, page_params = "", []
+        if after is not None:
+            page = " WHERE (p.total < %s OR (p.total = %s AND p.customer_id > %s::uuid))"
+            page_params = [after[0], after[0], after[1]]
+        sums = ", ".join(f"sum({name}) AS {name}" for name in ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90",
+                                                     "total"))
+        # one statement (the open items are found once): the totals row first, then the page
+        rows = self.uow.all(
+            f"{per_customer}, page AS (SELECT p.* FROM per_customer p{page}"
+            " ORDER BY p.total DESC, p.customer_id" + (" LIMIT %s" if limit is not None else "") + ")"
+            f" SELECT 0 AS part, NULL::uuid AS customer_id, {sums}, NULL::date AS oldest_due_date, NULL::uuid AS owner_id,"
+            " NULL::text AS owner_team, NULL::text AS region, NULL::text AS name, count(*) AS customers"
+            " FROM per_customer"
+            " UNION ALL SELECT 1, p.customer_id, p.current, p.days_1_30, p.days_31_60, p.days_61_90, p.days_over_90,"
+            " p.total, p.oldest_due_date, NULL, NULL, NULL, c.name, NULL"
+            " FROM page p LEFT JOIN customers c ON c.customer_id = p.customer_id"
+            " ORDER BY part, total DESC, customer_id",
+            params + bucket_params + page_params + ([limit] if limit is not None else []))
+        totals, rows = rows[0], rows[1:]
+        # each page customer's owner, team and region: those of its open item due first
+        first = {}
+        for item in self.open_items(instant, customer_ids=[row["customer_id"] for row in rows], scope_sql=scope_sql,
+                                    scope_params=scope_params):
+            if item["open"] > 0:
+                first.setdefault(item["customer_id"], item)
+        for row in rows:
+            item = first.get(row["customer_id"], {})
+            row.update(owner_id=item.get("owner_id"), owner_team=item.get("owner_team"), region=item.get("region"))
+        zero = {k: totals[k] or Decimal(0) for k in ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "total")}
+        totals = dict(zero, customers=totals["customers"])
+        return totals, rows
 
     def sales_between(self, start, end, scope_sql="TRUE", scope_params=()):
         """Invoiced (blue − red) in [start, end), visible rows only."""
@@ -663,20 +749,21 @@ class Reports:
                 f" AND {scope_sql} GROUP BY 1", [start, end, end] + scope)
         return invoiced, collected
 
-    def receivable_by(self, group_by, open_items):
-        """Open amounts at the period's end per group; by product shared out by line amount."""
+    def receivable_by(self, group_by, instant, scope_sql, scope_params):
+        """Open amounts at `instant` (the period's end) per group, summed by PostgreSQL (issue 11:
+        not tens of thousands of open items fetched to be added up here); by product shared out by
+        line amount, in Python as before (Decimal division)."""
+        items, params = Ledger.open_items_sql(instant, scope_sql=scope_sql, scope_params=scope_params)
         if group_by != "product":
             column = {"rep": "owner_id", "team": "owner_team", "region": "region", "customer": "customer_id"}[group_by]
-            result = {}
-            for item in open_items:
-                result[item[column]] = result.get(item[column], 0) + item["open"]
-            return list(result.items())
-        ids = [item["id"] for item in open_items if item["open"] > 0]
-        if not ids:
+            return [(row["key"], row["amount"]) for row in self.uow.all(
+                f"SELECT {column} AS key, sum(open) AS amount FROM ({items}) o GROUP BY 1", params)]
+        opens = {item["id"]: item["open"] for item in self.uow.all(
+            f"SELECT id, open FROM ({items}) o WHERE open > 0", params)}
+        if not opens:
             return []
-        opens = {item["id"]: item["open"] for item in open_items}
         rows = self.uow.all("SELECT l.invoice_id, l.sku, l.amount, i.total FROM invoice_lines l"
-                            " JOIN invoices i ON i.id = l.invoice_id WHERE l.invoice_id = ANY(%s::uuid[])", (ids,))
+                            " JOIN invoices i ON i.id = l.invoice_id WHERE l.invoice_id = ANY(%s::uuid[])", (list(opens),))
         result = {}
         for row in rows:
             if row["total"]:

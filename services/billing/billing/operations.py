@@ -19,7 +19,7 @@ from billing.exceptions import (
     CustomerNotFound, Forbidden, GoodsNotIssued, InvalidState, InvoiceNotFound, OverAllocation, ReceiptNotFound,
     ReversalExceedsOriginal, TaxDetailsMissing, ValidationFailed,
 )
-from shared import access
+from shared import access, pagination
 from shared.workdays import TZ, local_date
 
 SYSTEM = access.SYSTEM_ACTOR
@@ -740,32 +740,28 @@ def _completion(counts):
 
 
 # -- receivables aging, DSO and the billing report (FR-90, FR-91) -------------------------------
-def aging(uow, actor, as_of, customer_id, dso_days):
+def aging(uow, actor, as_of, customer_id, dso_days, limit, after=None):
+    """FR-91: the open receivables at the end of `as_of` by days past due, in total and per
+    customer, and DSO. Issue 11: the buckets are summed by PostgreSQL and the customers come as a
+    page — the `limit` with the largest totals (after the keyset `after` = (total, customer_id)),
+    with how many customers have an open item and `next_cursor` for the rest; `totals` and `dso`
+    are over every open item in the caller's scope, whatever the page."""
     instant = local_start(as_of + timedelta(days=1))
     scope_sql, scope_params = access.scope(actor).sql("i.owner_id", "i.owner_team")
-    items = [i for i in Ledger(uow).open_items(instant, scope_sql=scope_sql, scope_params=scope_params,
-                                               customer_id=customer_id) if i["open"] > 0]
-    per_customer = {}
-    for item in items:
-        per_customer.setdefault(item["customer_id"], []).append(item)
-    names = {row["customer_id"]: row for row in uow.all(
-        "SELECT customer_id, name FROM customers WHERE customer_id = ANY(%s::uuid[])", (list(per_customer),))}
-    customers = []
-    for cid, rows in per_customer.items():
-        first = rows[0]
-        customers.append(dict(domain.aging([(r["due_date"], r["open"]) for r in rows], as_of), customer_id=cid,
-                              name=names.get(cid, {}).get("name"), owner_id=first["owner_id"],
-                              owner_team=first["owner_team"], region=first["region"],
-                              oldest_due_date=min(r["due_date"] for r in rows)))
-    customers.sort(key=lambda c: (-c["total"], str(c["customer_id"])))
-    totals = domain.aging([(r["due_date"], r["open"]) for r in items], as_of)
+    totals, rows = Ledger(uow).aging(instant, as_of, scope_sql=scope_sql, scope_params=scope_params,
+                                     customer_id=customer_id, limit=limit + 1, after=after)
+    rows, next_cursor = pagination.page(rows, limit, key=lambda r: (r["total"], r["customer_id"]))
+    customers = [{k: row[k] for k in ("customer_id", "name", "owner_id", "owner_team", "region", "oldest_due_date",
+                                      *domain.BUCKETS, "total")} for row in rows]
     scope_sql_plain, scope_params_plain = access.scope(actor).sql("owner_id", "owner_team")
     if customer_id is not None:
         scope_sql_plain += " AND customer_id = %s"
         scope_params_plain = list(scope_params_plain) + [customer_id]
     sales = Ledger(uow).sales_between(instant - timedelta(days=dso_days), instant, scope_sql_plain, scope_params_plain)
-    return {"as_of": as_of, "totals": totals, "dso": domain.dso(totals["total"], sales, dso_days),
-            "dso_days": dso_days, "customers": customers}
+    figures = {k: totals[k] for k in (*domain.BUCKETS, "total")}
+    return {"as_of": as_of, "totals": figures, "dso": domain.dso(figures["total"], sales, dso_days),
+            "dso_days": dso_days, "customer_count": totals["customers"], "customers": customers,
+            "next_cursor": next_cursor}
 
 
 def report_billing(uow, actor, data):
@@ -776,8 +772,7 @@ def report_billing(uow, actor, data):
     scope_sql, scope_params = access.scope(actor).sql("i.owner_id", "i.owner_team")
     reports = Reports(uow)
     invoiced, collected = reports.billing(data["group_by"], start, end, scope_sql, scope_params)
-    receivable = reports.receivable_by(data["group_by"], Ledger(uow).open_items(
-        end, scope_sql=scope_sql, scope_params=scope_params))
+    receivable = reports.receivable_by(data["group_by"], end, scope_sql, scope_params)
     groups = {}
     for figure, rows in (("invoiced", [(r["key"], r["amount"]) for r in invoiced]),
                          ("collected", [(r["key"], r["amount"]) for r in collected]), ("receivable", receivable)):

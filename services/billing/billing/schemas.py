@@ -565,7 +565,9 @@ class AgingOut(StrictSchema):
     totals = fields.Nested(AgingBucketsOut)
     dso = fields.Decimal(as_string=True, allow_none=True)
     dso_days = fields.Integer()
+    customer_count = fields.Integer()
     customers = fields.List(fields.Nested(AgingCustomerOut))
+    next_cursor = fields.String(allow_none=True)
 
 
 class ReportGroupOut(StrictSchema):

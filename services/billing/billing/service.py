@@ -3,6 +3,7 @@ work (idempotent by request_id, or by the business key), dump the answer. The ru
 domain.py, what each command does in operations.py, the SQL in db.py."""
 import uuid
 from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import psycopg2
 from nameko.extensions import DependencyProvider
@@ -351,12 +352,24 @@ class BillingService(ServiceBase):
 
     # -- receivables and reports (FR-90, FR-91) -------------------------------------------------------
     @rpc
-    def get_receivables_aging(self, *, actor, as_of=None, customer_id=None):
+    def get_receivables_aging(self, *, actor, as_of=None, customer_id=None, limit=None, cursor=None):
+        """FR-91: totals and DSO over every open item in the caller's scope, and a page of the
+        customers with one — the `limit` (default 50, at most 200) with the largest totals, then
+        `next_cursor` for the next page; `customer_count` says how many there are (issue 11)."""
         actor = load_actor(actor)
         data = load(aging_input, {"as_of": as_of, "customer_id": customer_id})
         as_of = data["as_of"] or local_date(_now())
+        limit = pagination.check_limit(limit)
+        after = pagination.decode(cursor, 2)
+        if after is not None:
+            try:
+                after = (Decimal(after[0]), uuid.UUID(after[1]))
+                if not after[0].is_finite():
+                    raise ValueError(after[0])
+            except (ArithmeticError, ValueError):
+                raise ValidationFailed("invalid cursor", errors={"cursor": ["not a cursor this list gave out"]}) from None
         return aging_out.dump(self._transaction(lambda uow: operations.aging(
-            uow, actor, as_of, data["customer_id"], self.settings.dso_days)))
+            uow, actor, as_of, data["customer_id"], self.settings.dso_days, limit, after)))
 
     @rpc
     def report_billing(self, *, actor, period_start, period_end, group_by):

@@ -4,6 +4,8 @@ Every stock change goes through `Stock.apply`: one guarded UPDATE (the new level
 checked by the database while it holds the row) and one ledger row, in the caller's transaction.
 Nothing is read, changed in Python and written back.
 """
+from zoneinfo import ZoneInfo
+
 import psycopg2
 import psycopg2.extras
 
@@ -236,6 +238,60 @@ class Stock:
         return {(r["sku"], r["warehouse"]): int(r["out"]) for r in rows}
 
 
+# -- the sales performance read model (issue 11) -------------------------------------------------------
+SHIPPED_COLUMNS = ("shipped", "shipped_quantity", "returned", "returned_quantity")
+SHIPPED_UPSERT = (
+    "INSERT INTO shipped_daily (day, owner_id, owner_team, region, customer_id, shipped, shipped_quantity, returned,"
+    " returned_quantity) {select}"
+    " ON CONFLICT (day, customer_id, owner_id, owner_team, region) DO UPDATE SET"
+    + ",".join(f" {c} = shipped_daily.{c} + EXCLUDED.{c}" for c in SHIPPED_COLUMNS))
+
+
+class ShippedDaily:
+    """shipped_daily (migration 0003): what report_shipped sums per group, kept in the same
+    transaction as each fact — a delivery note issued (Deliveries.mark_issued), a return receipt
+    posted against one (Documents.add), a customer moved (CustomerSnapshots). Adding is commutative
+    (ON CONFLICT … + EXCLUDED): concurrent writers need no lock beyond the row's own."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def issued(self, delivery_id):
+        self.uow.execute(SHIPPED_UPSERT.format(select=(
+            "SELECT (d.issued_at AT TIME ZONE 'Asia/Shanghai')::date, d.owner_id, d.owner_team, d.region, d.customer_id,"
+            " sum(l.quantity * l.unit_price), sum(l.quantity), 0, 0"
+            " FROM deliveries d JOIN delivery_lines l ON l.delivery_id = d.id WHERE d.id = %s AND d.status = 'issued'"
+            " GROUP BY d.issued_at, d.owner_id, d.owner_team, d.region, d.customer_id")), (delivery_id,))
+
+    def returned(self, document_id):
+        """A return receipt against a note: the note is read FOR SHARE, so a concurrent move of its
+        customer (CustomerSnapshots) is waited for, or waits for this."""
+        self.uow.execute(
+            "WITH d AS (SELECT id, owner_id, owner_team, region, customer_id FROM deliveries"
+            "           WHERE id = (SELECT delivery_id FROM stock_documents WHERE id = %(doc)s) FOR SHARE) "
+            + SHIPPED_UPSERT.format(select=(
+                "SELECT (s.posted_at AT TIME ZONE 'Asia/Shanghai')::date, d.owner_id, d.owner_team, d.region,"
+                " d.customer_id, 0, 0, sum(l.quantity * l.unit_price), sum(l.quantity)"
+                " FROM stock_documents s JOIN stock_document_lines l ON l.document_id = s.id"
+                " JOIN d ON d.id = s.delivery_id WHERE s.id = %(doc)s AND s.kind = 'return_receipt'"
+                " GROUP BY s.posted_at, d.owner_id, d.owner_team, d.region, d.customer_id")), {"doc": document_id})
+
+    def move_customer(self, customer_id, owner=None, region=None):
+        """The customer's delivery notes moved to a new owner (owner_id, owner_team) or region: its
+        rows follow, merged with any it already has there."""
+        rows = self.uow.all("DELETE FROM shipped_daily WHERE customer_id = %s RETURNING *", (customer_id,))
+        merged = {}
+        for row in rows:
+            owner_id, owner_team = owner if owner is not None else (row["owner_id"], row["owner_team"])
+            key = (row["day"], owner_id, owner_team, region if region is not None else row["region"])
+            figures = merged.setdefault(key, dict.fromkeys(SHIPPED_COLUMNS, 0))
+            for column in SHIPPED_COLUMNS:
+                figures[column] += row[column]
+        for (day, owner_id, owner_team, region_), figures in merged.items():
+            self.uow.execute(SHIPPED_UPSERT.format(select="VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"),
+                             (day, owner_id, owner_team, region_, customer_id, *(figures[c] for c in SHIPPED_COLUMNS)))
+
+
 class Documents:
     """Posted stock documents: written once, never changed (corrections reverse them)."""
 
@@ -258,6 +314,8 @@ class Documents:
                 (row["id"], line_no, line["sku"], line["quantity"], line.get("delivery_line_id"),
                  line.get("order_line_id"), line.get("unit_price"), line.get("vat_rate")),
             )
+        if row["kind"] == "return_receipt" and row["delivery_id"] is not None:
+            ShippedDaily(self.uow).returned(row["id"])
         return self.get(row["id"])
 
     def get(self, document_id):
@@ -388,10 +446,13 @@ class Deliveries:
         return rows
 
     def mark_issued(self, delivery_id, goods_issue, actor_id):
-        return self.uow.one(
+        row = self.uow.one(
             "UPDATE deliveries SET status = 'issued', goods_issue_id = %s, goods_issue_number = %s, issued_by = %s,"
             " issued_at = %s, updated_at = now(), version = version + 1 WHERE id = %s AND status = 'pending'"
             " RETURNING *", (goods_issue["id"], goods_issue["number"], actor_id, goods_issue["posted_at"], delivery_id))
+        if row is not None:
+            ShippedDaily(self.uow).issued(row["id"])
+        return row
 
     def mark_cancelled(self, delivery_id, actor_id, reason):
         return self.uow.one(
@@ -491,6 +552,9 @@ class CustomerSnapshots:
                 f"UPDATE {table} SET owner_id = %s, owner_team = %s, updated_at = now(), version = version + 1"
                 " WHERE customer_id = %s AND (owner_id IS DISTINCT FROM %s OR owner_team IS DISTINCT FROM %s)",
                 (owner_id, owner_team, customer_id, owner_id, owner_team)).rowcount
+        # after the delivery notes (locked by the UPDATE): an issue or a return adds to the read model
+        # under the note's snapshot read with the note locked, so it waits for this move or is moved by it
+        ShippedDaily(self.uow).move_customer(customer_id, owner=(owner_id, owner_team))
         return moved
 
     def move_region(self, customer_id, region, occurred_at):
@@ -501,7 +565,13 @@ class CustomerSnapshots:
             moved += self.uow.execute(
                 f"UPDATE {table} SET region = %s, updated_at = now(), version = version + 1"
                 " WHERE customer_id = %s AND region IS DISTINCT FROM %s", (region, customer_id, region)).rowcount
+        ShippedDaily(self.uow).move_customer(customer_id, region=region)  # after the notes: see move_owner
         return moved
+
+
+def _local_day(instant):
+    """The Asia/Shanghai date of a report bound (a local midnight)."""
+    return instant.astimezone(ZoneInfo("Asia/Shanghai")).date()
 
 
 class Reports:
@@ -509,7 +579,26 @@ class Reports:
         self.uow = uow
 
     def shipped(self, *, column, begin, end, scope_sql, scope_params):
-        """Per group: amount and quantity issued in [begin, end), and returned in it."""
+        """Per group: amount and quantity issued in [begin, end), and returned in it. Issue 11: by a
+        column of the delivery note's snapshot (rep, team, region, customer) summed from the read
+        model kept with the facts (ShippedDaily), per Asia/Shanghai day — the bounds are local
+        midnights; by product from the lines."""
+        if column == "sku":
+            return self.shipped_from_the_lines(column=column, begin=begin, end=end, scope_sql=scope_sql,
+                                               scope_params=scope_params)
+        days = [_local_day(begin), _local_day(end)]
+        rows = self.uow.all(
+            f"SELECT d.{column}::text AS key, sum(d.shipped) AS shipped, sum(d.shipped_quantity) AS shipped_quantity,"
+            " sum(d.returned) AS returned, sum(d.returned_quantity) AS returned_quantity FROM shipped_daily d"
+            f" WHERE d.day >= %s AND d.day < %s AND {scope_sql} GROUP BY 1", days + list(scope_params))
+        issued = [{"key": r["key"], "amount": r["shipped"], "quantity": r["shipped_quantity"]}
+                  for r in rows if r["shipped_quantity"]]
+        returned = [{"key": r["key"], "amount": r["returned"], "quantity": r["returned_quantity"]}
+                    for r in rows if r["returned_quantity"]]
+        return issued, returned
+
+    def shipped_from_the_lines(self, *, column, begin, end, scope_sql, scope_params):
+        """The same figures from the delivery notes, return receipts and their lines."""
         issued = self.uow.all(
             f"SELECT {'l.sku' if column == 'sku' else 'd.' + column}::text AS key,"
             " sum(l.quantity * l.unit_price) AS amount, sum(l.quantity) AS quantity"

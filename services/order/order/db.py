@@ -3,6 +3,7 @@ the change starts from is part of the WHERE clause) or runs under a row lock; no
 changed in Python and written back."""
 import uuid
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import psycopg2
 import psycopg2.extras
@@ -52,6 +53,11 @@ def guarded_update(uow, table, row_id, statuses, **fields):
     )
 
 
+def _local_day(instant):
+    """The Asia/Shanghai date of a report bound (a local midnight)."""
+    return instant.astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+
 def _now_sql():
     from datetime import datetime, timezone
 
@@ -81,6 +87,60 @@ class PriceList:
 
 
 SNAPSHOT_TABLES = ("quotes", "contracts", "orders", "returns", "loans")
+
+
+# -- the sales performance read model (issue 11) -------------------------------------------------------
+DAY = "(o.confirmed_at AT TIME ZONE 'Asia/Shanghai')::date"
+SALES_COLUMNS = ("orders", "ordered", "returned", "shipped", "invoiced")
+SALES_UPSERT = (
+    "INSERT INTO order_sales_daily (day, owner_id, owner_team, region, customer_id, orders, ordered, returned, shipped,"
+    " invoiced) {select}"
+    " ON CONFLICT (day, customer_id, owner_id, owner_team, region) DO UPDATE SET"
+    + ",".join(f" {c} = order_sales_daily.{c} + EXCLUDED.{c}" for c in SALES_COLUMNS))
+
+
+class SalesDaily:
+    """order_sales_daily (migration 0004): what report_orders sums per group, kept in the same
+    transaction as each fact it is made of. An order counts from its confirmation until it is
+    cancelled, on the Asia/Shanghai day it was confirmed, under its owner, team, region and
+    customer; adding is commutative (ON CONFLICT … + EXCLUDED), so concurrent writers need no lock
+    beyond the row's own."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add_order(self, order_id, sign):
+        """+1: the order's figures as its lines stand now (confirmed); -1: taken off (cancelled)."""
+        self.uow.execute(SALES_UPSERT.format(select=(
+            f"SELECT {DAY}, o.owner_id, o.owner_team, o.region, o.customer_id, %(s)s, %(s)s * sum(l.amount),"
+            " %(s)s * sum(l.returned_quantity * l.unit_price), %(s)s * sum(l.shipped_quantity * l.unit_price),"
+            " %(s)s * sum(l.invoiced_amount) FROM orders o JOIN order_lines l ON l.order_id = o.id"
+            " WHERE o.id = %(id)s AND o.confirmed_at IS NOT NULL"
+            " GROUP BY o.confirmed_at, o.owner_id, o.owner_team, o.region, o.customer_id")), {"s": sign, "id": order_id})
+
+    def add_line(self, order_id, returned=0, shipped=0, invoiced=0):
+        """A line of a counted order shipped, returned or invoiced (amounts, signed). The order is
+        read FOR SHARE: a concurrent move of its customer (Snapshots.apply) is waited for."""
+        self.uow.execute(SALES_UPSERT.format(select=(
+            f"SELECT {DAY}, o.owner_id, o.owner_team, o.region, o.customer_id, 0, 0, %(r)s, %(s)s, %(i)s FROM orders o"
+            " WHERE o.id = %(id)s AND o.confirmed_at IS NOT NULL AND o.status <> 'cancelled' FOR SHARE OF o")),
+            {"r": returned, "s": shipped, "i": invoiced, "id": order_id})
+
+    def move_customer(self, customer_id, owner=None, region=None):
+        """The customer's documents moved to a new owner (owner = (owner_id, owner_team)) and/or
+        region: its rows follow, merged with any it already has there."""
+        rows = self.uow.all("DELETE FROM order_sales_daily WHERE customer_id = %s RETURNING *", (customer_id,))
+        merged = {}
+        for row in rows:
+            owner_id, owner_team = owner if owner is not None else (row["owner_id"], row["owner_team"])
+            key = (row["day"], owner_id, owner_team, region if region is not None else row["region"])
+            figures = merged.setdefault(key, dict.fromkeys(SALES_COLUMNS, 0))
+            for column in SALES_COLUMNS:
+                figures[column] += row[column]
+        for (day, owner_id, owner_team, region_), figures in merged.items():
+            self.uow.execute(SALES_UPSERT.format(select="VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"),
+                             (day, owner_id, owner_team, region_, customer_id,
+                              *(figures[c] for c in SALES_COLUMNS)))
 
 
 class Snapshots:
@@ -137,6 +197,12 @@ class Snapshots:
                              {"owner_id": current["owner_id"], "owner_team": current["owner_team"],
                               "region": current["region"], "customer_id": customer_id})
             moved += self.uow.cursor.rowcount
+        # after the orders (their rows locked by the UPDATE): a shipment, return or invoice of one of
+        # them adds to the read model under the order's owner read FOR SHARE, so it either waits
+        # for this move or is moved by it — never left under the old owner
+        SalesDaily(self.uow).move_customer(
+            customer_id, owner=(current["owner_id"], current["owner_team"]) if "owner_id" in fields else None,
+            region=current["region"] if fields.get("region") is not None else None)
         return moved
 
     def read(self, customer_id):
@@ -298,6 +364,17 @@ class Contracts(Documents):
 class Orders(Documents):
     table = "orders"
 
+    def move(self, doc_id, statuses, **fields):
+        """The guarded move; confirming an order adds it to the sales read model, cancelling a
+        confirmed one takes it off (issue 11), in the same transaction."""
+        order = super().move(doc_id, statuses, **fields)
+        if order is not None and order["confirmed_at"] is not None:
+            if fields.get("status") == "cancelled":
+                SalesDaily(self.uow).add_order(order["id"], -1)
+            elif "confirmed_at" in fields:
+                SalesDaily(self.uow).add_order(order["id"], 1)
+        return order
+
     def add(self, order, lines):
         """Insert the order and its lines (one statement each); returns both as stored."""
         columns = ("id", "number", "kind", "customer_id", "customer_name", "owner_id", "owner_team", "region",
@@ -347,19 +424,28 @@ class Orders(Documents):
         return self.uow.all("SELECT * FROM order_invoices WHERE order_id = %s ORDER BY issued_at", (order_id,))
 
     def add_shipped(self, order_line_id, quantity):
-        return self.uow.one(
-            "UPDATE order_lines SET shipped_quantity = shipped_quantity + %s WHERE id = %s RETURNING order_id",
-            (quantity, order_line_id))
+        row = self.uow.one(
+            "UPDATE order_lines SET shipped_quantity = shipped_quantity + %s WHERE id = %s RETURNING order_id,"
+            " unit_price", (quantity, order_line_id))
+        if row is not None:
+            SalesDaily(self.uow).add_line(row["order_id"], shipped=quantity * row["unit_price"])
+        return row
 
     def add_returned(self, order_line_id, quantity):
-        return self.uow.one(
+        row = self.uow.one(
             "UPDATE order_lines SET returned_quantity = returned_quantity + %s WHERE id = %s"
             " RETURNING order_id, unit_price", (quantity, order_line_id))
+        if row is not None:
+            SalesDaily(self.uow).add_line(row["order_id"], returned=quantity * row["unit_price"])
+        return row
 
     def add_invoiced(self, order_line_id, quantity, amount):
-        return self.uow.one(
+        row = self.uow.one(
             "UPDATE order_lines SET invoiced_quantity = invoiced_quantity + %s, invoiced_amount = invoiced_amount + %s"
             " WHERE id = %s RETURNING order_id", (quantity, amount, order_line_id))
+        if row is not None:
+            SalesDaily(self.uow).add_line(row["order_id"], invoiced=amount)
+        return row
 
     def add_amounts(self, order_id, returned=0, invoiced=0):
         self.uow.execute(
@@ -697,6 +783,21 @@ class Reports:
     def ordered(self, scope, start, end, group_by):
         key = GROUP_COLUMNS[group_by]
         condition, params = _where_scope(scope, "o")
+        if group_by == "product":
+            return self.ordered_from_the_lines(scope, start, end, group_by)
+        # Issue 11: a key of the order's own (rep, team, region, customer) is summed from the read
+        # model kept with the facts (SalesDaily), per Asia/Shanghai day of confirmation — the period's
+        # bounds are local midnights — instead of joining every order line of the period
+        return self.uow.all(
+            f"SELECT {key} AS key, sum(o.orders) AS orders, sum(o.ordered) AS ordered, sum(o.returned) AS returned,"
+            " sum(o.shipped) AS shipped, sum(o.invoiced) AS invoiced FROM order_sales_daily o"
+            f" WHERE o.day >= %s AND o.day < %s AND {condition} GROUP BY {key} HAVING sum(o.orders) > 0"
+            f" ORDER BY {key} NULLS LAST", [_local_day(start), _local_day(end)] + params)
+
+    def ordered_from_the_lines(self, scope, start, end, group_by):
+        """The same figures summed from the orders and their lines (what the read model must equal)."""
+        key = GROUP_COLUMNS[group_by]
+        condition, params = _where_scope(scope, "o")
         return self.uow.all(
             f"SELECT {key} AS key, count(DISTINCT o.id) AS orders, coalesce(sum(l.amount), 0) AS ordered,"
             " coalesce(sum(l.returned_quantity * l.unit_price), 0) AS returned,"
@@ -704,8 +805,7 @@ class Reports:
             " coalesce(sum(l.invoiced_amount), 0) AS invoiced"
             " FROM orders o JOIN order_lines l ON l.order_id = o.id"
             f" WHERE o.confirmed_at >= %s AND o.confirmed_at < %s AND o.status <> 'cancelled' AND {condition}"
-            f" GROUP BY {key} ORDER BY {key} NULLS LAST",
-            [start, end] + params)
+            f" GROUP BY {key} ORDER BY {key} NULLS LAST", [start, end] + params)
 
     def targets(self, scope_kind, start, end):
         return self.uow.all(

@@ -243,6 +243,35 @@ def test_fr91_receivables_aging_buckets_and_dso(books):
         billing.get_receivables_aging(actor=books.finance, as_of="yesterday")
 
 
+def test_fr91_issue11_the_aging_pages_its_customers_by_total_with_totals_over_all(books):
+    """The customers come the largest totals first, `limit` at a time with a cursor to the next
+    page; totals, DSO and customer_count are over every customer whatever the page."""
+    billing = books.rpc.billing
+    amounts = ["300.00", "100.00", "300.00", "50.00", "200.00"]
+    people = []
+    for amount in amounts:
+        customer = books.customer()
+        books.invoice([books.goods_issued(customer, [("SKU-A", 1, amount, "0.13")])])
+        people.append(customer)
+    whole = billing.get_receivables_aging(actor=books.finance)
+    assert whole["customer_count"] == 5 and whole["next_cursor"] is None
+    expected = sorted(((D(a), c["customer_id"]) for a, c in zip(amounts, people)), key=lambda t: (-t[0], t[1]))
+    assert [(D(c["total"]), c["customer_id"]) for c in whole["customers"]] == expected
+    seen, cursor = [], None
+    while True:
+        page = billing.get_receivables_aging(actor=books.finance, limit=2, cursor=cursor)
+        assert page["totals"] == whole["totals"] and page["dso"] == whole["dso"] and page["customer_count"] == 5
+        seen += page["customers"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == whole["customers"]
+    for bad in ({"limit": 0}, {"limit": 201}, {"cursor": "not-ours"}):
+        with pytest.raises(ValidationFailed) as refused:
+            billing.get_receivables_aging(actor=books.finance, **bad)
+        assert list(refused.value.errors) == list(bad)
+
+
 def test_fr90_billing_report_per_rep_team_region_product_customer(books):
     billing = books.rpc.billing
     rep2 = {"staff_id": rid(), "role": "sales_rep", "username": "rep2", "team": "North-2"}
