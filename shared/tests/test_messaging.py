@@ -194,3 +194,26 @@ def test_the_web_server_sends_without_waiting_for_acks(flaky):
     server = get_extension(flaky, WebServer)
     assert server is not None, "the service's HTTP entrypoints are on the kit's server"
     assert server._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_an_rpc_caller_declares_its_reply_queue_once_per_connection(container_factory, service_config, monkeypatch):
+    """Issue 11: nameko declared the caller's reply queue (exchange, queue, binding: three round
+    trips to the broker) before every request it published. It is declared by the reply consumer
+    at start and then once per pooled publishing connection, not once per call."""
+    from kombu import Queue, pools
+
+    declared = []
+    original = Queue.queue_declare
+
+    def counting(self, *args, **kwargs):
+        declared.append(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Queue, "queue_declare", counting)
+    for cls in (SlowService, CallerService):
+        container_factory(cls, service_config()).start()
+    with ClusterRpcClient(timeout=10) as client:
+        for _ in range(30):
+            assert client.caller.call_slow(0) == "done"
+    # the reply consumer's own declaration, then at most one per connection of the producer pool
+    assert len([name for name in declared if name.startswith("rpc.reply-caller-")]) <= 1 + pools.get_limit() < 30
