@@ -123,6 +123,8 @@ class Pool:
         self._slots = threading.BoundedSemaphore(size)
         self._in_use = 0
         metrics.DB_POOL_MAX.labels(service).set(size)
+        self._in_use_gauge = metrics.child(metrics.DB_POOL_IN_USE, service)
+        self._wait_histogram = metrics.child(metrics.DB_POOL_WAIT, service)
 
     @contextmanager
     def connection(self):
@@ -132,7 +134,7 @@ class Pool:
             raise ServiceUnavailable(
                 f"no database connection free within {self.acquire_timeout}s", code="DB_POOL_EXHAUSTED"
             )
-        metrics.DB_POOL_WAIT.labels(self.service).observe(time.perf_counter() - started)
+        self._wait_histogram.observe(time.perf_counter() - started)
         conn = None
         broken = False
         try:
@@ -142,7 +144,7 @@ class Pool:
                 conn = None  # given back: if no new one can be had (the server is down), none to return
                 conn = self._pool.getconn()
             self._in_use += 1
-            metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
+            self._in_use_gauge.set(self._in_use)
             yield conn
         except TRANSIENT_ERRORS[:2]:
             broken = True
@@ -150,7 +152,7 @@ class Pool:
         finally:
             if conn is not None:
                 self._in_use -= 1
-                metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
+                self._in_use_gauge.set(self._in_use)
                 close = broken or conn.closed
                 if not close and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                     try:

@@ -128,6 +128,7 @@ class Instrumentation(DependencyProvider):
         self.service = self.container.service_name
         context.set_service(self.service)
         self._started = weakref.WeakKeyDictionary()
+        self._entrypoints = {}
         version = versions.service_version(self.container.service_cls)
         metrics.BUILD_INFO.labels(self.service, version, versions.KIT_VERSION).set(1)
 
@@ -144,19 +145,28 @@ class Instrumentation(DependencyProvider):
         if started is None:
             return
         elapsed = time.perf_counter() - started
-        kind = entrypoint_type(worker_ctx.entrypoint)
-        method = worker_ctx.entrypoint.method_name
+        kind, method, message = self._describe(worker_ctx.entrypoint)
         if exc_info is None:
             outcome = "success"
         elif isinstance(exc_info[1], SalesError) and exc_info[1].status < 500:
             outcome = "rejected"
         else:
             outcome = "error"
-        metrics.ENTRYPOINT_REQUESTS.labels(self.service, kind, method, outcome).inc()
-        metrics.ENTRYPOINT_DURATION.labels(self.service, kind, method, outcome).observe(elapsed)
-        if kind != "http" or method not in ("metrics", "health", "ready"):
+        metrics.child(metrics.ENTRYPOINT_REQUESTS, self.service, kind, method, outcome).inc()
+        metrics.child(metrics.ENTRYPOINT_DURATION, self.service, kind, method, outcome).observe(elapsed)
+        if message is not None:
             extra = {"entrypoint": kind, "method": method, "outcome": outcome,
                      "duration_ms": round(elapsed * 1000, 2)}
             if exc_info is not None:
                 extra["error"] = str(exc_info[1])
-            log.log(logging.WARNING if outcome == "error" else logging.INFO, "%s %s", kind, method, extra=extra)
+            log.log(logging.WARNING if outcome == "error" else logging.INFO, message, extra=extra)
+
+    def _describe(self, entrypoint):
+        """(type, method, log message or None) of an entrypoint, worked out once per entrypoint."""
+        found = self._entrypoints.get(entrypoint)
+        if found is None:
+            kind = entrypoint_type(entrypoint)
+            method = entrypoint.method_name
+            quiet = kind == "http" and method in ("metrics", "health", "ready")
+            found = self._entrypoints[entrypoint] = (kind, method, None if quiet else f"{kind} {method}")
+        return found

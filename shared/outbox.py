@@ -95,7 +95,7 @@ class Relay:
                     ([row[0] for row in rows],),
                 )
             conn.commit()
-        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        metrics.child(metrics.OUTBOX_PUBLISHED, self.service).inc(len(rows))
         log.debug("published %s event(s)", len(rows))
         return len(rows)
 

@@ -97,7 +97,7 @@ class TimedMethod:
         return TimedReply(reply, self, started)
 
     def _observe(self, started, outcome):
-        metrics.RPC_CLIENT_DURATION.labels(self._caller, self._target, self._name, outcome).observe(
+        metrics.child(metrics.RPC_CLIENT_DURATION, self._caller, self._target, self._name, outcome).observe(
             time.perf_counter() - started)
 
 
