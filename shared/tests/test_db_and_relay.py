@@ -100,6 +100,58 @@ def test_a_transaction_rolls_back_everything_on_error(pool_factory):
         assert uow.next_number("SO", 2026) == "SO-2026-000001"
 
 
+@pytest.fixture
+def round_trips(monkeypatch):
+    """How many commands go to PostgreSQL: under eventlet psycopg2 calls its wait callback once
+    for each command it sends (a query, and the BEGIN it sends on its own), then waits for the answer."""
+    import psycopg2.extensions
+
+    sent = []
+    wait = psycopg2.extensions.get_wait_callback()
+
+    def counting(conn):
+        sent.append(conn)
+        return wait(conn)
+
+    psycopg2.extensions.set_wait_callback(counting)
+    yield sent
+    psycopg2.extensions.set_wait_callback(wait)
+
+
+def test_a_transaction_sends_its_begin_with_its_first_statement(pool_factory, round_trips):
+    """Issue 11: psycopg2 sent BEGIN in a round trip of its own before the first statement of
+    every unit of work; the unit of work sends it with that statement."""
+    pool = pool_factory()
+    with pool.transaction() as uow:
+        uow.execute("CREATE TABLE things (n int PRIMARY KEY)")
+    del round_trips[:]
+    with pool.transaction() as uow:
+        uow.execute("INSERT INTO things VALUES (1)")
+        assert uow.scalar("SELECT count(*) FROM things") == 1
+    assert len(round_trips) == 3  # BEGIN;INSERT — SELECT — COMMIT
+    del round_trips[:]
+    with pool.autocommit() as uow:  # one statement, one round trip
+        assert uow.scalar("SELECT count(*) FROM things") == 1
+    assert len(round_trips) == 1
+    with pool.transaction():  # nothing run, nothing sent
+        pass
+    assert len(round_trips) == 1
+    with pytest.raises(RuntimeError):  # still one transaction: the first statement is undone too
+        with pool.transaction() as uow:
+            uow.execute("INSERT INTO things VALUES (2)")
+            uow.execute("INSERT INTO things VALUES (3)")
+            raise RuntimeError("no")
+    with pytest.raises(db.psycopg2.errors.UniqueViolation):
+        with pool.transaction() as uow:
+            uow.execute("INSERT INTO things VALUES (4)")
+            uow.execute("INSERT INTO things VALUES (1)")
+    with pool.connection() as conn:  # the connection went back as psycopg2 keeps it, outside any transaction
+        assert not conn.autocommit
+        assert conn.get_transaction_status() == db.psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1]
+
+
 def test_document_numbers_never_repeat_under_concurrency(pool_factory):
     pool = pool_factory(size=5)
 
