@@ -99,6 +99,10 @@ class DatabaseAccess:
         tx = self._provider.pool.transaction(self.correlation_id)
         return _WakingTransaction(tx, self._provider.relay)
 
+    def autocommit(self):
+        """One statement, committed on its own in one round trip (shared.db.Pool.autocommit)."""
+        return self._provider.pool.autocommit(self.correlation_id)
+
     def ping(self):
         self._provider.pool.ping()
 
