@@ -143,6 +143,23 @@ def test_a_transient_failure_is_retried_and_applied_once(flaky, db_connect, db_n
     assert rows(db_connect, db_name, "SELECT * FROM failed_messages") == []
 
 
+def test_an_event_applied_at_once_builds_no_retry_machinery(flaky, db_connect, db_name, monkeypatch):
+    """Issue 11: a tenacity Retrying was built (and iterated) for every event handled; it is built
+    only once the first attempt has failed for a transient reason."""
+    import shared.entrypoints
+
+    built = []
+    real = shared.entrypoints.Retrying
+    monkeypatch.setattr(shared.entrypoints, "Retrying", lambda **kwargs: built.append(kwargs) or real(**kwargs))
+    event = publish("once")
+    wait_until(lambda: rows(db_connect, db_name, "SELECT * FROM inbox"))
+    assert CALLS == [event["event_id"]] and built == []
+    retried = publish("twice")
+    wait_until(lambda: len(rows(db_connect, db_name, "SELECT * FROM inbox")) == 2)
+    assert CALLS.count(retried["event_id"]) == 3 and len(built) == 1
+    assert len(rows(db_connect, db_name, "SELECT * FROM applied")) == 2
+
+
 def test_an_rpc_call_not_answered_in_time_raises_upstream_timeout(container_factory, service_config):
     for cls in (SlowService, CallerService):
         container_factory(cls, service_config()).start()
