@@ -249,6 +249,7 @@ class UnitOfWork:
         self.cursor.begins = begins
         self.after_commit = []
         self.events = []
+        self.outbox = []  # (event_id, event_type, payload as JSON, headers) of each row written
         self._command = None
 
     def end(self, sql):
@@ -296,12 +297,14 @@ class UnitOfWork:
             event_type, data, source=self.service, version=version,
             correlation_id=self.correlation_id, causation_id=self.causation_id,
         )
+        payload = dumps(envelope)
+        headers = {"nameko.correlation_id": self.correlation_id}
         self.execute(
             "INSERT INTO outbox (event_id, event_type, payload, headers) VALUES (%s, %s, %s, %s)",
-            (envelope["event_id"], envelope["event_type"], dumps(envelope),
-             dumps({"nameko.correlation_id": self.correlation_id})),
+            (envelope["event_id"], envelope["event_type"], payload, dumps(headers)),
         )
         self.events.append(envelope)
+        self.outbox.append((envelope["event_id"], envelope["event_type"], payload, headers))
         return envelope
 
     # -- inbox ---------------------------------------------------------------------------------

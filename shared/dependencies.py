@@ -27,7 +27,7 @@ class Database(DependencyProvider):
     """`self.db.transaction()` gives a unit of work; the outbox relay runs beside it.
 
     Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,POOL_KEEP,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
-    POLL_INTERVAL,START_DELAY,BATCH_SIZE}. Start-up waits (bounded) for the database.
+    POLL_INTERVAL,START_DELAY,BATCH_SIZE,GRACE}. Start-up waits (bounded) for the database.
     """
 
     def __init__(self, relay=True):
@@ -53,6 +53,7 @@ class Database(DependencyProvider):
                 self.pool, publisher, service,
                 batch_size=int(config.get("OUTBOX.BATCH_SIZE", 100)),
                 poll_interval=float(config.get("OUTBOX.POLL_INTERVAL", 1.0)),
+                grace=float(config.get("OUTBOX.GRACE", 2.0)),
             )
 
     def start(self):
@@ -108,7 +109,9 @@ class DatabaseAccess:
 
 
 class _WakingTransaction:
-    """Wraps the pool's transaction so a commit that wrote events wakes the relay at once."""
+    """Wraps the pool's transaction so the events a commit wrote are published at once, by the
+    committing worker (shared.outbox.Relay.publish_committed); the relay's poll takes any it
+    could not publish."""
 
     def __init__(self, tx, relay):
         self._tx = tx
@@ -118,7 +121,7 @@ class _WakingTransaction:
         uow = self._tx.__enter__()
         uow.after_commit.append(lambda: uow.events and metrics.count_events(uow.service, uow.events))
         if self._relay is not None:
-            uow.after_commit.append(lambda: uow.events and self._relay.wake())
+            uow.after_commit.append(lambda: uow.outbox and self._relay.publish_committed(uow.outbox))
         return uow
 
     def __exit__(self, *exc):

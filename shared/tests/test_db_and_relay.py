@@ -276,3 +276,74 @@ def test_service_sessions_run_without_jit_unless_asked(make_database):
 
     assert jit() == "off"
     assert jit(JIT="on") == "on"
+
+
+def _relay_queue(service):
+    from nameko import config
+
+    queue = Queue(f"direct-{service}", exchange=event_exchange(service), routing_key="#", durable=False)
+    with Connection(config["AMQP_URI"]) as conn:
+        queue(conn.default_channel).declare()
+    return queue
+
+
+def _received(queue, timeout=0.5):
+    from nameko import config
+
+    got = []
+    with Connection(config["AMQP_URI"]) as conn:
+        simple = conn.SimpleQueue(queue)
+        while True:
+            try:
+                message = simple.get(timeout=timeout)
+            except simple.Empty:
+                return got
+            got.append(message.payload)
+            message.ack()
+
+
+def test_the_committing_worker_publishes_its_events_and_marks_them_sent(pool_factory, rabbit_config):
+    """Issue 11: a commit that wrote events woke the relay for a batch of one (BEGIN, SELECT … FOR
+    UPDATE SKIP LOCKED, publish, UPDATE, COMMIT); the worker publishes them itself after its commit,
+    then marks them sent — without any relay running."""
+    from decimal import Decimal
+
+    from nameko import config
+
+    from shared.dependencies import _WakingTransaction
+
+    pool = pool_factory()
+    service = f"kit{uuid.uuid4().hex[:6]}"
+    queue = _relay_queue(service)
+    relay = Relay(pool, Publisher(config["AMQP_URI"], declare=[event_exchange(service)]), service, grace=60)
+    with _WakingTransaction(pool.transaction("cid-direct"), relay) as uow:
+        sent = uow.publish("thing.happened", {"n": 1, "amount": Decimal("12.50")})
+    with pool.autocommit() as uow:
+        row = uow.one("SELECT published_at, attempts FROM outbox WHERE event_id = %s", (sent["event_id"],))
+    assert row["published_at"] is not None and row["attempts"] == 1
+    [message] = _received(queue)
+    assert message["event_id"] == sent["event_id"] and message["data"] == {"n": 1, "amount": "12.50"}
+    assert message["correlation_id"] == "cid-direct"
+
+
+def test_events_the_worker_could_not_publish_are_left_to_the_relay(pool_factory, rabbit_config):
+    """The broker away at commit: the request is not failed, the rows stay pending, and the relay
+    takes them once they are older than its grace — not before (the worker may be publishing them)."""
+    from nameko import config
+
+    from shared.dependencies import _WakingTransaction
+
+    class Away:
+        def publish(self, *args, **kwargs):
+            raise ConnectionRefusedError("the broker is away")
+
+    pool = pool_factory()
+    service = f"kit{uuid.uuid4().hex[:6]}"
+    queue = _relay_queue(service)
+    with _WakingTransaction(pool.transaction(), Relay(pool, Away(), service)) as uow:
+        sent = uow.publish("thing.happened", {"n": 2})
+    relay = Relay(pool, Publisher(config["AMQP_URI"], declare=[event_exchange(service)]), service, grace=1.0)
+    assert relay.publish_batch() == 0  # too fresh: the worker's to publish
+    eventlet.sleep(1.1)
+    assert relay.publish_batch() == 1
+    assert [message["event_id"] for message in _received(queue)] == [sent["event_id"]]
