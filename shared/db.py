@@ -21,6 +21,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
+import psycopg2.sql
 
 from shared import config, context, metrics
 from shared.errors import IdempotencyKeyReused, ServiceUnavailable
@@ -233,6 +234,8 @@ class _Cursor(psycopg2.extras.RealDictCursor):
         conn = self.connection
         if self.begins and conn.autocommit and \
                 conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            if isinstance(query, psycopg2.sql.Composable):
+                query = query.as_string(conn)
             query = (b"BEGIN;" + query) if isinstance(query, bytes) else ("BEGIN;" + query)
         return super().execute(query, vars)
 

@@ -150,6 +150,11 @@ def test_a_transaction_sends_its_begin_with_its_first_statement(pool_factory, ro
         assert conn.get_transaction_status() == db.psycopg2.extensions.TRANSACTION_STATUS_IDLE
     with pool.autocommit() as uow:
         assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1]
+    with pool.transaction() as uow:  # a composed statement first, as psycopg2.sql builds them
+        from psycopg2 import sql
+
+        uow.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(sql.Identifier("things")), (5,))
+        assert uow.conn.get_transaction_status() == db.psycopg2.extensions.TRANSACTION_STATUS_INTRANS
 
 
 def test_document_numbers_never_repeat_under_concurrency(pool_factory):
