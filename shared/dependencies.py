@@ -27,7 +27,9 @@ class Database(DependencyProvider):
     """`self.db.transaction()` gives a unit of work; the outbox relay runs beside it.
 
     Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,POOL_KEEP,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
-    POLL_INTERVAL,START_DELAY,BATCH_SIZE,GRACE}. Start-up waits (bounded) for the database.
+    POLL_INTERVAL,START_DELAY,BATCH_SIZE,PUBLISH_AT_COMMIT,GRACE}. Start-up waits (bounded) for the database.
+    With PUBLISH_AT_COMMIT (the default) the worker that commits events publishes them and the relay
+    takes only rows older than GRACE seconds; without it each such commit wakes the relay.
     """
 
     def __init__(self, relay=True):
@@ -49,11 +51,12 @@ class Database(DependencyProvider):
         )
         if self.relay_enabled and config.as_bool(config.get("OUTBOX.ENABLED", True)):
             publisher = Publisher(config.get("AMQP_URI"), use_confirms=True, declare=[event_exchange(service)])
+            at_commit = config.as_bool(config.get("OUTBOX.PUBLISH_AT_COMMIT", True))
             self.relay = Relay(
                 self.pool, publisher, service,
                 batch_size=int(config.get("OUTBOX.BATCH_SIZE", 100)),
                 poll_interval=float(config.get("OUTBOX.POLL_INTERVAL", 1.0)),
-                grace=float(config.get("OUTBOX.GRACE", 2.0)),
+                at_commit=at_commit, grace=float(config.get("OUTBOX.GRACE", 2.0)) if at_commit else 0.0,
             )
 
     def start(self):
@@ -110,8 +113,8 @@ class DatabaseAccess:
 
 class _WakingTransaction:
     """Wraps the pool's transaction so the events a commit wrote are published at once, by the
-    committing worker (shared.outbox.Relay.publish_committed); the relay's poll takes any it
-    could not publish."""
+    committing worker (shared.outbox.Relay.committed); the relay's poll takes any it could not
+    publish."""
 
     def __init__(self, tx, relay):
         self._tx = tx
@@ -121,7 +124,7 @@ class _WakingTransaction:
         uow = self._tx.__enter__()
         uow.after_commit.append(lambda: uow.events and metrics.count_events(uow.service, uow.events))
         if self._relay is not None:
-            uow.after_commit.append(lambda: uow.outbox and self._relay.publish_committed(uow.outbox))
+            uow.after_commit.append(lambda: uow.outbox and self._relay.committed(uow.outbox))
         return uow
 
     def __exit__(self, *exc):

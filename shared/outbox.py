@@ -30,7 +30,7 @@ def event_exchange(service):
 
 class Relay:
     def __init__(self, pool, publisher, service, batch_size=100, poll_interval=1.0,
-                 stats_interval=5.0, retention_days=7, grace=0.0):
+                 stats_interval=5.0, retention_days=7, grace=0.0, at_commit=True):
         self.pool = pool
         self.publisher = publisher
         self.service = service
@@ -40,9 +40,18 @@ class Relay:
         self.stats_interval = stats_interval
         self.retention_days = retention_days
         self.grace = grace  # rows younger than this are the committing worker's to publish
+        self.at_commit = at_commit
         self._wake = Event()
         self._running = False
         self._last_stats = 0.0
+
+    def committed(self, written):
+        """After a commit that wrote the rows `written`: publish them from the committing worker,
+        or (OUTBOX.PUBLISH_AT_COMMIT off) wake the relay to publish them."""
+        if self.at_commit:
+            self.publish_committed(written)
+        else:
+            self.wake()
 
     def publish_committed(self, written):
         """Publish the events a commit just wrote (`UnitOfWork.outbox`), from the committing

@@ -352,3 +352,24 @@ def test_events_the_worker_could_not_publish_are_left_to_the_relay(pool_factory,
     eventlet.sleep(1.1)
     assert relay.publish_batch() == 1
     assert [message["event_id"] for message in _received(queue)] == [sent["event_id"]]
+
+
+def test_without_publish_at_commit_a_commit_wakes_the_relay_instead(pool_factory):
+    """OUTBOX.PUBLISH_AT_COMMIT off: the worker publishes nothing itself; the relay is woken and,
+    with no grace, takes the fresh row at once (the way every commit worked before issue 11)."""
+    from shared.dependencies import _WakingTransaction
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, payload, **kwargs):
+            self.sent.append(payload)
+
+    pool = pool_factory()
+    publisher = Recorder()
+    relay = Relay(pool, publisher, f"kit{uuid.uuid4().hex[:6]}", at_commit=False)
+    with _WakingTransaction(pool.transaction(), relay) as uow:
+        sent = uow.publish("thing.happened", {"n": 3})
+    assert publisher.sent == [] and relay._wake.ready()
+    assert relay.publish_batch() == 1 and publisher.sent[0]["event_id"] == sent["event_id"]
