@@ -9,7 +9,6 @@ No nameko here: the service's `Database` dependency provider (shared.dependencie
 import hashlib
 import json
 import logging
-import select
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from decimal import Decimal
 
 import psycopg2
 import psycopg2.extensions
+from eventlet.patcher import original
 import psycopg2.extras
 import psycopg2.pool
 import psycopg2.sql
@@ -92,13 +92,19 @@ def is_green():
     return psycopg2.extensions.get_wait_callback() is not None
 
 
+# the operating system's select, not eventlet's: eventlet's green select, even with a timeout of 0,
+# registers the socket with the hub, schedules two timers and runs a turn of the hub's loop (other
+# green threads included) before answering — on every checkout from the pool (issue 11)
+_select_now = original("select").select
+
+
 def _usable(conn):
     """A pooled connection the server has not ended while it sat idle (a restart, a terminated
     backend): on an idle session nothing is readable unless the server has said goodbye."""
     if conn.closed:
         return False
     try:
-        readable, _, _ = select.select([conn], [], [], 0)
+        readable, _, _ = _select_now([conn], [], [], 0)
     except (OSError, ValueError):
         return False
     return not readable

@@ -373,3 +373,18 @@ def test_without_publish_at_commit_a_commit_wakes_the_relay_instead(pool_factory
         sent = uow.publish("thing.happened", {"n": 3})
     assert publisher.sent == [] and relay._wake.ready()
     assert relay.publish_batch() == 1 and publisher.sent[0]["event_id"] == sent["event_id"]
+
+
+def test_taking_a_pooled_connection_does_not_yield_to_the_hub(pool_factory):
+    """Issue 11: the check that a pooled connection is still alive used eventlet's green select,
+    which, even with a timeout of 0, runs a turn of the hub (and any green thread ready to run)
+    on every checkout; it is the operating system's select now."""
+    pool = pool_factory()
+    with pool.connection():  # opened, and kept in the pool
+        pass
+    ran = []
+    eventlet.spawn_n(ran.append, "other green thread")
+    with pool.connection() as conn:
+        assert ran == [] and not conn.closed
+    eventlet.sleep(0)
+    assert ran == ["other green thread"]
