@@ -236,14 +236,42 @@ class _Cursor(psycopg2.extras.RealDictCursor):
 
     begins = True
 
-    def execute(self, query, vars=None):
+    def _outside(self):
         conn = self.connection
-        if self.begins and conn.autocommit and \
-                conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        return self.begins and conn.autocommit and \
+            conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+    def execute(self, query, vars=None):
+        if self._outside():
             if isinstance(query, psycopg2.sql.Composable):
-                query = query.as_string(conn)
+                query = query.as_string(self.connection)
             query = (b"BEGIN;" + query) if isinstance(query, bytes) else ("BEGIN;" + query)
         return super().execute(query, vars)
+
+    # the rest cannot carry it: BEGIN on its own first, as psycopg2 would have sent it
+    def _begin(self):
+        if self._outside():
+            super().execute("BEGIN")
+
+    def executemany(self, query, vars_list):
+        self._begin()
+        return super().executemany(query, vars_list)
+
+    def callproc(self, procname, *args):
+        self._begin()
+        return super().callproc(procname, *args)
+
+    def copy_expert(self, *args, **kwargs):
+        self._begin()
+        return super().copy_expert(*args, **kwargs)
+
+    def copy_from(self, *args, **kwargs):
+        self._begin()
+        return super().copy_from(*args, **kwargs)
+
+    def copy_to(self, *args, **kwargs):
+        self._begin()
+        return super().copy_to(*args, **kwargs)
 
 
 class UnitOfWork:

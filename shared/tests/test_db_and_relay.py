@@ -155,6 +155,12 @@ def test_a_transaction_sends_its_begin_with_its_first_statement(pool_factory, ro
 
         uow.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(sql.Identifier("things")), (5,))
         assert uow.conn.get_transaction_status() == db.psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+    with pytest.raises(RuntimeError):  # executemany first: BEGIN on its own, still one transaction
+        with pool.transaction() as uow:
+            uow.cursor.executemany("INSERT INTO things VALUES (%s)", [(6,), (7,)])
+            raise RuntimeError("no")
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1, 5]
 
 
 def test_document_numbers_never_repeat_under_concurrency(pool_factory):
