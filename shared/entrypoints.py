@@ -117,11 +117,19 @@ class EventHandler(nameko_events.EventHandler):
             parked(channel).declare()
 
     def handle_message_processed(self, message, result=None, exc_info=None):
-        if exc_info is not None and self.requeue_on_error:
-            eventlet.sleep(float(config.get("EVENT_REQUEUE_DELAY", 2.0)))
-            self.consumer.requeue_message(message)
-        else:
-            self.consumer.ack_message(message)
+        """Ack (or requeue) the message. If the broker went away meanwhile, log it and go on: the
+        error would otherwise kill the whole container (the process exited during a RabbitMQ
+        restart). Unacked, the message is delivered again once the broker is back, and the
+        inbox skips it if it was applied."""
+        try:
+            if exc_info is not None and self.requeue_on_error:
+                eventlet.sleep(float(config.get("EVENT_REQUEUE_DELAY", 2.0)))
+                self.consumer.requeue_message(message)
+            else:
+                self.consumer.ack_message(message)
+        except BROKER_ERRORS as exc:
+            log.warning("event %s: not acknowledged (%s: %s); the broker will deliver it again",
+                        self.method_name, type(exc).__name__, exc)
 
 
 def event_handler(source_service, event_type, expects=None, **kwargs):

@@ -234,3 +234,21 @@ def test_an_rpc_caller_declares_its_reply_queue_once_per_connection(container_fa
             assert client.caller.call_slow(0) == "done"
     # the reply consumer's own declaration, then at most one per connection of the producer pool
     assert len([name for name in declared if name.startswith("rpc.reply-caller-")]) <= 1 + pools.get_limit() < 30
+
+
+def test_an_event_whose_ack_cannot_be_sent_does_not_kill_the_service():
+    """A RabbitMQ restart while a handler finished: the ack met a reset connection, the error
+    reached nameko's worker and the whole process exited (the fault run found it). The message
+    stays unacked — delivered again once the broker is back, skipped by the inbox if applied."""
+    from shared.entrypoints import EventHandler
+
+    class Gone:
+        def ack_message(self, message):
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        requeue_message = ack_message
+
+    handler = EventHandler("source", "thing.happened")
+    handler.consumer = Gone()
+    handler.method_name = "on_thing_happened"
+    handler.handle_message_processed(object())
