@@ -9,7 +9,6 @@ No nameko here: the service's `Database` dependency provider (shared.dependencie
 import hashlib
 import json
 import logging
-import select
 import threading
 import time
 import uuid
@@ -19,8 +18,10 @@ from decimal import Decimal
 
 import psycopg2
 import psycopg2.extensions
+from eventlet.patcher import original
 import psycopg2.extras
 import psycopg2.pool
+import psycopg2.sql
 
 from shared import config, context, metrics
 from shared.errors import IdempotencyKeyReused, ServiceUnavailable
@@ -91,13 +92,19 @@ def is_green():
     return psycopg2.extensions.get_wait_callback() is not None
 
 
+# the operating system's select, not eventlet's: eventlet's green select, even with a timeout of 0,
+# registers the socket with the hub, schedules two timers and runs a turn of the hub's loop (other
+# green threads included) before answering — on every checkout from the pool (issue 11)
+_select_now = original("select").select
+
+
 def _usable(conn):
     """A pooled connection the server has not ended while it sat idle (a restart, a terminated
     backend): on an idle session nothing is readable unless the server has said goodbye."""
     if conn.closed:
         return False
     try:
-        readable, _, _ = select.select([conn], [], [], 0)
+        readable, _, _ = _select_now([conn], [], [], 0)
     except (OSError, ValueError):
         return False
     return not readable
@@ -123,6 +130,8 @@ class Pool:
         self._slots = threading.BoundedSemaphore(size)
         self._in_use = 0
         metrics.DB_POOL_MAX.labels(service).set(size)
+        self._in_use_gauge = metrics.child(metrics.DB_POOL_IN_USE, service)
+        self._wait_histogram = metrics.child(metrics.DB_POOL_WAIT, service)
 
     @contextmanager
     def connection(self):
@@ -132,7 +141,7 @@ class Pool:
             raise ServiceUnavailable(
                 f"no database connection free within {self.acquire_timeout}s", code="DB_POOL_EXHAUSTED"
             )
-        metrics.DB_POOL_WAIT.labels(self.service).observe(time.perf_counter() - started)
+        self._wait_histogram.observe(time.perf_counter() - started)
         conn = None
         broken = False
         try:
@@ -142,7 +151,7 @@ class Pool:
                 conn = None  # given back: if no new one can be had (the server is down), none to return
                 conn = self._pool.getconn()
             self._in_use += 1
-            metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
+            self._in_use_gauge.set(self._in_use)
             yield conn
         except TRANSIENT_ERRORS[:2]:
             broken = True
@@ -150,7 +159,7 @@ class Pool:
         finally:
             if conn is not None:
                 self._in_use -= 1
-                metrics.DB_POOL_IN_USE.labels(self.service).set(self._in_use)
+                self._in_use_gauge.set(self._in_use)
                 close = broken or conn.closed
                 if not close and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                     try:
@@ -162,20 +171,40 @@ class Pool:
 
     @contextmanager
     def transaction(self, correlation_id=None):
-        """A unit of work: commits when the block ends, rolls back on any exception."""
+        """A unit of work: commits when the block ends, rolls back on any exception.
+
+        The connection runs in autocommit mode meanwhile, so psycopg2 sends no `BEGIN` of its
+        own, in a round trip of its own, before the first statement: the unit of work's cursor
+        sends it in front of that statement (`BEGIN;SELECT …`, one round trip), and `COMMIT` or
+        `ROLLBACK` ends it (issue 11: a round trip less per transaction, in every process)."""
         with self.connection() as conn:
+            conn.autocommit = True
             uow = UnitOfWork(conn, self.service, correlation_id)
             try:
                 yield uow
-                conn.commit()
+                uow.end("COMMIT")
             except BaseException:
                 try:
-                    conn.rollback()
+                    uow.end("ROLLBACK")
                 except psycopg2.Error:
                     pass
                 raise
+            finally:
+                _leave_autocommit(conn)
         for hook in uow.after_commit:
             hook()
+
+    @contextmanager
+    def autocommit(self, correlation_id=None):
+        """A unit of work whose statements each commit on their own, in one round trip each (no
+        BEGIN, no COMMIT): for a single statement — a lookup, one guarded UPDATE — never for
+        several that must stand or fall together, nor for `publish` (no relay is woken)."""
+        with self.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield UnitOfWork(conn, self.service, correlation_id, begins=False)
+            finally:
+                _leave_autocommit(conn)
 
     def ping(self):
         with self.connection() as conn:
@@ -187,18 +216,84 @@ class Pool:
         self._pool.closeall()
 
 
+def _leave_autocommit(conn):
+    """Give a connection back to the pool as psycopg2 keeps it (autocommit off), or close it when
+    its transaction could not be ended (the server gone mid-statement): never a session left in a
+    transaction for the next borrower."""
+    if conn.closed:
+        return
+    if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        conn.close()
+        return
+    conn.autocommit = False
+
+
+class _Cursor(psycopg2.extras.RealDictCursor):
+    """The unit of work's cursor: on a connection in autocommit mode, a statement run outside a
+    transaction is sent with the `BEGIN` that starts one (psycopg2 would send it on its own, in a
+    round trip of its own). Whatever runs SQL through this cursor (execute, psycopg2.extras'
+    execute_values, …) is inside the unit of work's transaction."""
+
+    begins = True
+
+    def _outside(self):
+        conn = self.connection
+        return self.begins and conn.autocommit and \
+            conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+    def execute(self, query, vars=None):
+        if self._outside():
+            if isinstance(query, psycopg2.sql.Composable):
+                query = query.as_string(self.connection)
+            query = (b"BEGIN;" + query) if isinstance(query, bytes) else ("BEGIN;" + query)
+        return super().execute(query, vars)
+
+    # the rest cannot carry it: BEGIN on its own first, as psycopg2 would have sent it
+    def _begin(self):
+        if self._outside():
+            super().execute("BEGIN")
+
+    def executemany(self, query, vars_list):
+        self._begin()
+        return super().executemany(query, vars_list)
+
+    def callproc(self, procname, *args):
+        self._begin()
+        return super().callproc(procname, *args)
+
+    def copy_expert(self, *args, **kwargs):
+        self._begin()
+        return super().copy_expert(*args, **kwargs)
+
+    def copy_from(self, *args, **kwargs):
+        self._begin()
+        return super().copy_from(*args, **kwargs)
+
+    def copy_to(self, *args, **kwargs):
+        self._begin()
+        return super().copy_to(*args, **kwargs)
+
+
 class UnitOfWork:
     """One database transaction, with the kit's tables (outbox, inbox, idempotency, numbers)."""
 
-    def __init__(self, conn, service, correlation_id=None):
+    def __init__(self, conn, service, correlation_id=None, begins=True):
         self.conn = conn
         self.service = service
         self.correlation_id = correlation_id or context.get_correlation_id() or context.new_id()
         self.causation_id = None
-        self.cursor = conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
+        self.cursor = conn.cursor(cursor_factory=_Cursor)
+        self.cursor.begins = begins
         self.after_commit = []
         self.events = []
+        self.outbox = []  # (event_id, event_type, payload as JSON, headers) of each row written
         self._command = None
+
+    def end(self, sql):
+        """COMMIT or ROLLBACK the transaction the first statement began, if one did."""
+        if self.conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
 
     # -- plain SQL -----------------------------------------------------------------------------
     def execute(self, sql, params=None):
@@ -239,12 +334,14 @@ class UnitOfWork:
             event_type, data, source=self.service, version=version,
             correlation_id=self.correlation_id, causation_id=self.causation_id,
         )
+        payload = dumps(envelope)
+        headers = {"nameko.correlation_id": self.correlation_id}
         self.execute(
             "INSERT INTO outbox (event_id, event_type, payload, headers) VALUES (%s, %s, %s, %s)",
-            (envelope["event_id"], envelope["event_type"], dumps(envelope),
-             dumps({"nameko.correlation_id": self.correlation_id})),
+            (envelope["event_id"], envelope["event_type"], payload, dumps(headers)),
         )
         self.events.append(envelope)
+        self.outbox.append((envelope["event_id"], envelope["event_type"], payload, headers))
         return envelope
 
     # -- inbox ---------------------------------------------------------------------------------

@@ -27,7 +27,9 @@ class Database(DependencyProvider):
     """`self.db.transaction()` gives a unit of work; the outbox relay runs beside it.
 
     Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,POOL_KEEP,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
-    POLL_INTERVAL,START_DELAY,BATCH_SIZE}. Start-up waits (bounded) for the database.
+    POLL_INTERVAL,START_DELAY,BATCH_SIZE,PUBLISH_AT_COMMIT,GRACE}. Start-up waits (bounded) for the database.
+    With PUBLISH_AT_COMMIT (the default) the worker that commits events publishes them and the relay
+    takes only rows older than GRACE seconds; without it each such commit wakes the relay.
     """
 
     def __init__(self, relay=True):
@@ -49,10 +51,12 @@ class Database(DependencyProvider):
         )
         if self.relay_enabled and config.as_bool(config.get("OUTBOX.ENABLED", True)):
             publisher = Publisher(config.get("AMQP_URI"), use_confirms=True, declare=[event_exchange(service)])
+            at_commit = config.as_bool(config.get("OUTBOX.PUBLISH_AT_COMMIT", True))
             self.relay = Relay(
                 self.pool, publisher, service,
                 batch_size=int(config.get("OUTBOX.BATCH_SIZE", 100)),
                 poll_interval=float(config.get("OUTBOX.POLL_INTERVAL", 1.0)),
+                at_commit=at_commit, grace=float(config.get("OUTBOX.GRACE", 2.0)) if at_commit else 0.0,
             )
 
     def start(self):
@@ -99,12 +103,18 @@ class DatabaseAccess:
         tx = self._provider.pool.transaction(self.correlation_id)
         return _WakingTransaction(tx, self._provider.relay)
 
+    def autocommit(self):
+        """One statement, committed on its own in one round trip (shared.db.Pool.autocommit)."""
+        return self._provider.pool.autocommit(self.correlation_id)
+
     def ping(self):
         self._provider.pool.ping()
 
 
 class _WakingTransaction:
-    """Wraps the pool's transaction so a commit that wrote events wakes the relay at once."""
+    """Wraps the pool's transaction so the events a commit wrote are published at once, by the
+    committing worker (shared.outbox.Relay.committed); the relay's poll takes any it could not
+    publish."""
 
     def __init__(self, tx, relay):
         self._tx = tx
@@ -114,7 +124,7 @@ class _WakingTransaction:
         uow = self._tx.__enter__()
         uow.after_commit.append(lambda: uow.events and metrics.count_events(uow.service, uow.events))
         if self._relay is not None:
-            uow.after_commit.append(lambda: uow.events and self._relay.wake())
+            uow.after_commit.append(lambda: uow.outbox and self._relay.committed(uow.outbox))
         return uow
 
     def __exit__(self, *exc):
@@ -128,6 +138,7 @@ class Instrumentation(DependencyProvider):
         self.service = self.container.service_name
         context.set_service(self.service)
         self._started = weakref.WeakKeyDictionary()
+        self._entrypoints = {}
         version = versions.service_version(self.container.service_cls)
         metrics.BUILD_INFO.labels(self.service, version, versions.KIT_VERSION).set(1)
 
@@ -144,19 +155,28 @@ class Instrumentation(DependencyProvider):
         if started is None:
             return
         elapsed = time.perf_counter() - started
-        kind = entrypoint_type(worker_ctx.entrypoint)
-        method = worker_ctx.entrypoint.method_name
+        kind, method, message = self._describe(worker_ctx.entrypoint)
         if exc_info is None:
             outcome = "success"
         elif isinstance(exc_info[1], SalesError) and exc_info[1].status < 500:
             outcome = "rejected"
         else:
             outcome = "error"
-        metrics.ENTRYPOINT_REQUESTS.labels(self.service, kind, method, outcome).inc()
-        metrics.ENTRYPOINT_DURATION.labels(self.service, kind, method, outcome).observe(elapsed)
-        if kind != "http" or method not in ("metrics", "health", "ready"):
+        metrics.child(metrics.ENTRYPOINT_REQUESTS, self.service, kind, method, outcome).inc()
+        metrics.child(metrics.ENTRYPOINT_DURATION, self.service, kind, method, outcome).observe(elapsed)
+        if message is not None:
             extra = {"entrypoint": kind, "method": method, "outcome": outcome,
                      "duration_ms": round(elapsed * 1000, 2)}
             if exc_info is not None:
                 extra["error"] = str(exc_info[1])
-            log.log(logging.WARNING if outcome == "error" else logging.INFO, "%s %s", kind, method, extra=extra)
+            log.log(logging.WARNING if outcome == "error" else logging.INFO, message, extra=extra)
+
+    def _describe(self, entrypoint):
+        """(type, method, log message or None) of an entrypoint, worked out once per entrypoint."""
+        found = self._entrypoints.get(entrypoint)
+        if found is None:
+            kind = entrypoint_type(entrypoint)
+            method = entrypoint.method_name
+            quiet = kind == "http" and method in ("metrics", "health", "ready")
+            found = self._entrypoints[entrypoint] = (kind, method, None if quiet else f"{kind} {method}")
+        return found

@@ -35,6 +35,7 @@ from shared.errors import SalesError, ServiceUnavailable, transportable
 
 log = logging.getLogger(__name__)
 
+RETRYABLE = TRANSIENT_ERRORS + (ServiceUnavailable,)
 DEAD_LETTER_EXCHANGE = "sales.dlx"
 PARKED_QUEUE = "sales.parked"
 def queue_arguments(dead_letter=True):
@@ -116,11 +117,19 @@ class EventHandler(nameko_events.EventHandler):
             parked(channel).declare()
 
     def handle_message_processed(self, message, result=None, exc_info=None):
-        if exc_info is not None and self.requeue_on_error:
-            eventlet.sleep(float(config.get("EVENT_REQUEUE_DELAY", 2.0)))
-            self.consumer.requeue_message(message)
-        else:
-            self.consumer.ack_message(message)
+        """Ack (or requeue) the message. If the broker went away meanwhile, log it and go on: the
+        error would otherwise kill the whole container (the process exited during a RabbitMQ
+        restart). Unacked, the message is delivered again once the broker is back, and the
+        inbox skips it if it was applied."""
+        try:
+            if exc_info is not None and self.requeue_on_error:
+                eventlet.sleep(float(config.get("EVENT_REQUEUE_DELAY", 2.0)))
+                self.consumer.requeue_message(message)
+            else:
+                self.consumer.ack_message(message)
+        except BROKER_ERRORS as exc:
+            log.warning("event %s: not acknowledged (%s: %s); the broker will deliver it again",
+                        self.method_name, type(exc).__name__, exc)
 
 
 def event_handler(source_service, event_type, expects=None, **kwargs):
@@ -156,8 +165,20 @@ class Consumes:
     def load(self, data):
         if self.expects is None:
             return data
-        schema = self.expects() if isinstance(self.expects, type) else self.expects
-        return schema.load(data, unknown=EXCLUDE)
+        return _schema(self.expects).load(data, unknown=EXCLUDE)
+
+
+_SCHEMAS = {}
+
+
+def _schema(expects):
+    """The consumer's schema, made once per class (a marshmallow schema loads any number of times)."""
+    if not isinstance(expects, type):
+        return expects
+    found = _SCHEMAS.get(expects)
+    if found is None:
+        found = _SCHEMAS[expects] = expects()
+    return found
 
 
 def _handle(service, fn, body, expects=None):
@@ -177,26 +198,40 @@ def _handle(service, fn, body, expects=None):
                   f"event data does not fit {getattr(expects, '__name__', expects)}: {exc.messages}", service.name)
             return None
     attempts = int(config.get("EVENT_RETRY_ATTEMPTS", 5))
-    retrying = Retrying(
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=float(config.get("EVENT_RETRY_BACKOFF", 0.2)), max=5),
-        retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,)),
-        before_sleep=lambda state: metrics.MESSAGE_RETRIES.labels(service.name, handler).inc(),
-        reraise=True,
-    )
+    backoff = float(config.get("EVENT_RETRY_BACKOFF", 0.2))
     try:
+        try:  # the first attempt without building a tenacity Retrying for every event (issue 11)
+            return _apply(service, fn, database, handler, event)
+        except RETRYABLE:
+            if attempts <= 1:
+                raise
+            metrics.child(metrics.MESSAGE_RETRIES, service.name, handler).inc()
+            eventlet.sleep(min(backoff, 5))
+        # attempts 2..n, waiting as one Retrying over all n would: backoff × 2^(attempt - 1), at most 5 s
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts - 1),
+            wait=wait_exponential(multiplier=backoff * 2, max=5),
+            retry=retry_if_exception_type(RETRYABLE),
+            before_sleep=lambda state: metrics.child(metrics.MESSAGE_RETRIES, service.name, handler).inc(),
+            reraise=True,
+        )
         for attempt in retrying:
             with attempt:
-                with database.transaction() as uow:
-                    if not uow.claim_event(handler, event):
-                        metrics.DUPLICATE_MESSAGES.labels(service.name, handler).inc()
-                        log.info("duplicate event %s skipped", event["event_id"], extra={"handler": handler})
-                        return None
-                    return fn(service, uow, event)
+                return _apply(service, fn, database, handler, event)
     except Exception as exc:  # parked below; re-raised (→ requeue) only if parking fails
         _park(database, handler, raw, raw.get("event_type"),
               f"{type(exc).__name__}: {exc}", service.name, attempts=attempts)
     return None
+
+
+def _apply(service, fn, database, handler, event):
+    """One attempt: the inbox claim and the handler's effects in one transaction."""
+    with database.transaction() as uow:
+        if not uow.claim_event(handler, event):
+            metrics.child(metrics.DUPLICATE_MESSAGES, service.name, handler).inc()
+            log.info("duplicate event %s skipped", event["event_id"], extra={"handler": handler})
+            return None
+        return fn(service, uow, event)
 
 
 def _park(database, handler, payload, event_type, error, service_name, attempts=1):

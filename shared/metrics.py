@@ -7,6 +7,21 @@ log = logging.getLogger(__name__)
 
 LABELS = ("service", "type", "method", "outcome")
 
+_CHILDREN = {}
+
+
+def child(metric, *labels):
+    """`metric.labels(*labels)`, looked up once per process: prometheus_client's `labels` checks
+    the values, turns each into a string and takes a lock on every call, and the kit asks it
+    several times per RPC, event and database connection (issue 11). Label values must already
+    be strings, as the kit's are."""
+    key = (metric, labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
+
+
 ENTRYPOINT_REQUESTS = Counter(
     "sales_entrypoint_requests_total",
     "Entrypoint calls (RPC, event handler, HTTP, timer) by outcome",
@@ -120,7 +135,7 @@ def on_event(event_type, count):
 def count_events(service, envelopes):
     for envelope in envelopes:
         event_type = envelope["event_type"]
-        EVENTS_PUBLISHED.labels(service, event_type).inc()
+        child(EVENTS_PUBLISHED, service, event_type).inc()
         for count in _EVENT_METRICS.get(event_type, ()):
             try:
                 count(envelope["data"])

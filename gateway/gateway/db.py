@@ -71,21 +71,30 @@ class IdempotencyRecords:
     def claim(self, credential_id, key, method, path, request_hash, ttl, lock_timeout):
         """Insert the record "in progress". Returns None when this request holds it now, else the
         existing row (finished, or still in progress). An expired record, or one left in progress
-        longer than `lock_timeout` seconds (a crashed worker), is replaced."""
-        self.uow.execute(
-            "DELETE FROM idempotency_records WHERE credential_id = %s AND key = %s AND "
-            "(expires_at < now() OR (status IS NULL AND created_at < now() - make_interval(secs => %s)))",
-            (credential_id, key, lock_timeout))
-        inserted = self.uow.one(
-            "INSERT INTO idempotency_records (credential_id, key, method, path, request_hash, expires_at) "
-            "VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s)) "
-            "ON CONFLICT DO NOTHING RETURNING key",
-            (credential_id, key, method, path, request_hash, ttl))
-        if inserted is not None:
-            return None
-        return self.uow.one(
-            "SELECT method, path, request_hash, status, response_headers, response_body "
-            "FROM idempotency_records WHERE credential_id = %s AND key = %s", (credential_id, key))
+        longer than `lock_timeout` seconds (a crashed worker), is replaced.
+
+        One statement (issue 11: it was a DELETE of a stale record, then the INSERT, in a
+        transaction — four round trips): the stale record is replaced by the INSERT's conflict
+        clause. Each statement stands alone, so this runs in autocommit mode too. Should the other
+        holder give the key up between the INSERT and the look at its row, the INSERT is tried again."""
+        for _ in range(3):
+            inserted = self.uow.one(
+                "INSERT INTO idempotency_records AS r (credential_id, key, method, path, request_hash, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (credential_id, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path, "
+                " request_hash = EXCLUDED.request_hash, expires_at = EXCLUDED.expires_at, status = NULL, "
+                " response_headers = NULL, response_body = NULL, created_at = now(), completed_at = NULL "
+                "WHERE r.expires_at < now() OR (r.status IS NULL AND r.created_at < now() - make_interval(secs => %s)) "
+                "RETURNING key",
+                (credential_id, key, method, path, request_hash, ttl, lock_timeout))
+            if inserted is not None:
+                return None
+            row = self.uow.one(
+                "SELECT method, path, request_hash, status, response_headers, response_body "
+                "FROM idempotency_records WHERE credential_id = %s AND key = %s", (credential_id, key))
+            if row is not None:
+                return row
+        raise RuntimeError("the Idempotency-Key record kept changing hands")
 
     def complete(self, credential_id, key, status, headers, body):
         self.uow.execute(

@@ -83,7 +83,7 @@ class Claim:
 
     def begin(self):
         """None when this request now holds the key; the stored answer for a replay."""
-        with self.database.transaction() as uow:
+        with self.database.autocommit() as uow:
             row = IdempotencyRecords(uow).claim(
                 self.credential_id, self.key, self.method, self.path, self.digest,
                 self.settings.idempotency_ttl, self.settings.idempotency_lock_timeout)
@@ -106,14 +106,22 @@ class Claim:
         service answers from its own idempotency record."""
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         try:
-            for attempt in Retrying(stop=stop_after_delay(FINISH_RETRY_SECONDS), reraise=True,
-                                    wait=wait_exponential(multiplier=0.1, max=1),
-                                    retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,))):
-                with attempt, self.database.transaction() as uow:
-                    records = IdempotencyRecords(uow)
-                    if not final(status):
-                        records.release(self.credential_id, self.key)
-                    else:
-                        records.complete(self.credential_id, self.key, status, kept, body)
+            try:  # the usual case, without building a Retrying for every request (issue 11)
+                self._record(status, kept, body)
+            except TRANSIENT_ERRORS + (ServiceUnavailable,):
+                for attempt in Retrying(stop=stop_after_delay(FINISH_RETRY_SECONDS), reraise=True,
+                                        wait=wait_exponential(multiplier=0.1, max=1),
+                                        retry=retry_if_exception_type(TRANSIENT_ERRORS + (ServiceUnavailable,))):
+                    with attempt:
+                        self._record(status, kept, body)
         except Exception:  # logged; the answer itself still goes out
             log.exception("could not record the answer for an Idempotency-Key")
+
+    def _record(self, status, kept, body):
+        """One statement, committed on its own (one round trip)."""
+        with self.database.autocommit() as uow:
+            records = IdempotencyRecords(uow)
+            if not final(status):
+                records.release(self.credential_id, self.key)
+            else:
+                records.complete(self.credential_id, self.key, status, kept, body)

@@ -100,6 +100,69 @@ def test_a_transaction_rolls_back_everything_on_error(pool_factory):
         assert uow.next_number("SO", 2026) == "SO-2026-000001"
 
 
+@pytest.fixture
+def round_trips(monkeypatch):
+    """How many commands go to PostgreSQL: under eventlet psycopg2 calls its wait callback once
+    for each command it sends (a query, and the BEGIN it sends on its own), then waits for the answer."""
+    import psycopg2.extensions
+
+    sent = []
+    wait = psycopg2.extensions.get_wait_callback()
+
+    def counting(conn):
+        sent.append(conn)
+        return wait(conn)
+
+    psycopg2.extensions.set_wait_callback(counting)
+    yield sent
+    psycopg2.extensions.set_wait_callback(wait)
+
+
+def test_a_transaction_sends_its_begin_with_its_first_statement(pool_factory, round_trips):
+    """Issue 11: psycopg2 sent BEGIN in a round trip of its own before the first statement of
+    every unit of work; the unit of work sends it with that statement."""
+    pool = pool_factory()
+    with pool.transaction() as uow:
+        uow.execute("CREATE TABLE things (n int PRIMARY KEY)")
+    del round_trips[:]
+    with pool.transaction() as uow:
+        uow.execute("INSERT INTO things VALUES (1)")
+        assert uow.scalar("SELECT count(*) FROM things") == 1
+    assert len(round_trips) == 3  # BEGIN;INSERT — SELECT — COMMIT
+    del round_trips[:]
+    with pool.autocommit() as uow:  # one statement, one round trip
+        assert uow.scalar("SELECT count(*) FROM things") == 1
+    assert len(round_trips) == 1
+    with pool.transaction():  # nothing run, nothing sent
+        pass
+    assert len(round_trips) == 1
+    with pytest.raises(RuntimeError):  # still one transaction: the first statement is undone too
+        with pool.transaction() as uow:
+            uow.execute("INSERT INTO things VALUES (2)")
+            uow.execute("INSERT INTO things VALUES (3)")
+            raise RuntimeError("no")
+    with pytest.raises(db.psycopg2.errors.UniqueViolation):
+        with pool.transaction() as uow:
+            uow.execute("INSERT INTO things VALUES (4)")
+            uow.execute("INSERT INTO things VALUES (1)")
+    with pool.connection() as conn:  # the connection went back as psycopg2 keeps it, outside any transaction
+        assert not conn.autocommit
+        assert conn.get_transaction_status() == db.psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1]
+    with pool.transaction() as uow:  # a composed statement first, as psycopg2.sql builds them
+        from psycopg2 import sql
+
+        uow.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(sql.Identifier("things")), (5,))
+        assert uow.conn.get_transaction_status() == db.psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+    with pytest.raises(RuntimeError):  # executemany first: BEGIN on its own, still one transaction
+        with pool.transaction() as uow:
+            uow.cursor.executemany("INSERT INTO things VALUES (%s)", [(6,), (7,)])
+            raise RuntimeError("no")
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1, 5]
+
+
 def test_document_numbers_never_repeat_under_concurrency(pool_factory):
     pool = pool_factory(size=5)
 
@@ -224,3 +287,110 @@ def test_service_sessions_run_without_jit_unless_asked(make_database):
 
     assert jit() == "off"
     assert jit(JIT="on") == "on"
+
+
+def _relay_queue(service):
+    from nameko import config
+
+    queue = Queue(f"direct-{service}", exchange=event_exchange(service), routing_key="#", durable=False)
+    with Connection(config["AMQP_URI"]) as conn:
+        queue(conn.default_channel).declare()
+    return queue
+
+
+def _received(queue, timeout=0.5):
+    from nameko import config
+
+    got = []
+    with Connection(config["AMQP_URI"]) as conn:
+        simple = conn.SimpleQueue(queue)
+        while True:
+            try:
+                message = simple.get(timeout=timeout)
+            except simple.Empty:
+                return got
+            got.append(message.payload)
+            message.ack()
+
+
+def test_the_committing_worker_publishes_its_events_and_marks_them_sent(pool_factory, rabbit_config):
+    """Issue 11: a commit that wrote events woke the relay for a batch of one (BEGIN, SELECT … FOR
+    UPDATE SKIP LOCKED, publish, UPDATE, COMMIT); the worker publishes them itself after its commit,
+    then marks them sent — without any relay running."""
+    from decimal import Decimal
+
+    from nameko import config
+
+    from shared.dependencies import _WakingTransaction
+
+    pool = pool_factory()
+    service = f"kit{uuid.uuid4().hex[:6]}"
+    queue = _relay_queue(service)
+    relay = Relay(pool, Publisher(config["AMQP_URI"], declare=[event_exchange(service)]), service, grace=60)
+    with _WakingTransaction(pool.transaction("cid-direct"), relay) as uow:
+        sent = uow.publish("thing.happened", {"n": 1, "amount": Decimal("12.50")})
+    with pool.autocommit() as uow:
+        row = uow.one("SELECT published_at, attempts FROM outbox WHERE event_id = %s", (sent["event_id"],))
+    assert row["published_at"] is not None and row["attempts"] == 1
+    [message] = _received(queue)
+    assert message["event_id"] == sent["event_id"] and message["data"] == {"n": 1, "amount": "12.50"}
+    assert message["correlation_id"] == "cid-direct"
+
+
+def test_events_the_worker_could_not_publish_are_left_to_the_relay(pool_factory, rabbit_config):
+    """The broker away at commit: the request is not failed, the rows stay pending, and the relay
+    takes them once they are older than its grace — not before (the worker may be publishing them)."""
+    from nameko import config
+
+    from shared.dependencies import _WakingTransaction
+
+    class Away:
+        def publish(self, *args, **kwargs):
+            raise ConnectionRefusedError("the broker is away")
+
+    pool = pool_factory()
+    service = f"kit{uuid.uuid4().hex[:6]}"
+    queue = _relay_queue(service)
+    with _WakingTransaction(pool.transaction(), Relay(pool, Away(), service)) as uow:
+        sent = uow.publish("thing.happened", {"n": 2})
+    relay = Relay(pool, Publisher(config["AMQP_URI"], declare=[event_exchange(service)]), service, grace=1.0)
+    assert relay.publish_batch() == 0  # too fresh: the worker's to publish
+    eventlet.sleep(1.1)
+    assert relay.publish_batch() == 1
+    assert [message["event_id"] for message in _received(queue)] == [sent["event_id"]]
+
+
+def test_without_publish_at_commit_a_commit_wakes_the_relay_instead(pool_factory):
+    """OUTBOX.PUBLISH_AT_COMMIT off: the worker publishes nothing itself; the relay is woken and,
+    with no grace, takes the fresh row at once (the way every commit worked before issue 11)."""
+    from shared.dependencies import _WakingTransaction
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, payload, **kwargs):
+            self.sent.append(payload)
+
+    pool = pool_factory()
+    publisher = Recorder()
+    relay = Relay(pool, publisher, f"kit{uuid.uuid4().hex[:6]}", at_commit=False)
+    with _WakingTransaction(pool.transaction(), relay) as uow:
+        sent = uow.publish("thing.happened", {"n": 3})
+    assert publisher.sent == [] and relay._wake.ready()
+    assert relay.publish_batch() == 1 and publisher.sent[0]["event_id"] == sent["event_id"]
+
+
+def test_taking_a_pooled_connection_does_not_yield_to_the_hub(pool_factory):
+    """Issue 11: the check that a pooled connection is still alive used eventlet's green select,
+    which, even with a timeout of 0, runs a turn of the hub (and any green thread ready to run)
+    on every checkout; it is the operating system's select now."""
+    pool = pool_factory()
+    with pool.connection():  # opened, and kept in the pool
+        pass
+    ran = []
+    eventlet.spawn_n(ran.append, "other green thread")
+    with pool.connection() as conn:
+        assert ran == [] and not conn.closed
+    eventlet.sleep(0)
+    assert ran == ["other green thread"]

@@ -143,6 +143,23 @@ def test_a_transient_failure_is_retried_and_applied_once(flaky, db_connect, db_n
     assert rows(db_connect, db_name, "SELECT * FROM failed_messages") == []
 
 
+def test_an_event_applied_at_once_builds_no_retry_machinery(flaky, db_connect, db_name, monkeypatch):
+    """Issue 11: a tenacity Retrying was built (and iterated) for every event handled; it is built
+    only once the first attempt has failed for a transient reason."""
+    import shared.entrypoints
+
+    built = []
+    real = shared.entrypoints.Retrying
+    monkeypatch.setattr(shared.entrypoints, "Retrying", lambda **kwargs: built.append(kwargs) or real(**kwargs))
+    event = publish("once")
+    wait_until(lambda: rows(db_connect, db_name, "SELECT * FROM inbox"))
+    assert CALLS == [event["event_id"]] and built == []
+    retried = publish("twice")
+    wait_until(lambda: len(rows(db_connect, db_name, "SELECT * FROM inbox")) == 2)
+    assert CALLS.count(retried["event_id"]) == 3 and len(built) == 1
+    assert len(rows(db_connect, db_name, "SELECT * FROM applied")) == 2
+
+
 def test_an_rpc_call_not_answered_in_time_raises_upstream_timeout(container_factory, service_config):
     for cls in (SlowService, CallerService):
         container_factory(cls, service_config()).start()
@@ -194,3 +211,44 @@ def test_the_web_server_sends_without_waiting_for_acks(flaky):
     server = get_extension(flaky, WebServer)
     assert server is not None, "the service's HTTP entrypoints are on the kit's server"
     assert server._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_an_rpc_caller_declares_its_reply_queue_once_per_connection(container_factory, service_config, monkeypatch):
+    """Issue 11: nameko declared the caller's reply queue (exchange, queue, binding: three round
+    trips to the broker) before every request it published. It is declared by the reply consumer
+    at start and then once per pooled publishing connection, not once per call."""
+    from kombu import Queue, pools
+
+    declared = []
+    original = Queue.queue_declare
+
+    def counting(self, *args, **kwargs):
+        declared.append(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Queue, "queue_declare", counting)
+    for cls in (SlowService, CallerService):
+        container_factory(cls, service_config()).start()
+    with ClusterRpcClient(timeout=10) as client:
+        for _ in range(30):
+            assert client.caller.call_slow(0) == "done"
+    # the reply consumer's own declaration, then at most one per connection of the producer pool
+    assert len([name for name in declared if name.startswith("rpc.reply-caller-")]) <= 1 + pools.get_limit() < 30
+
+
+def test_an_event_whose_ack_cannot_be_sent_does_not_kill_the_service():
+    """A RabbitMQ restart while a handler finished: the ack met a reset connection, the error
+    reached nameko's worker and the whole process exited (the fault run found it). The message
+    stays unacked — delivered again once the broker is back, skipped by the inbox if applied."""
+    from shared.entrypoints import EventHandler
+
+    class Gone:
+        def ack_message(self, message):
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        requeue_message = ack_message
+
+    handler = EventHandler("source", "thing.happened")
+    handler.consumer = Gone()
+    handler.method_name = "on_thing_happened"
+    handler.handle_message_processed(object())

@@ -27,9 +27,11 @@ def wait_for(check, timeout=30):
 def test_event_survives_sigkill_between_commit_and_publish(make_database, db_connect, process_factory):
     customer_db = make_database("services/customer/migrations")
     billing_db = make_database("services/billing/migrations")
-    # the relay is held back so the kill lands after the commit and before the publish
+    # the relay is held back, and the committing worker leaves its events to it (they are
+    # published at commit otherwise), so the kill lands after the commit and before the publish
     customer = process_factory("customer", "customer.service:CustomerService", "services/customer/config.yaml",
-                               db_name=customer_db, OUTBOX_START_DELAY=600).wait_ready()
+                               db_name=customer_db, OUTBOX_START_DELAY=600,
+                               OUTBOX_PUBLISH_AT_COMMIT="false").wait_ready()
     billing = process_factory("billing", "billing.service:BillingService", "services/billing/config.yaml",
                               db_name=billing_db).wait_ready()
 

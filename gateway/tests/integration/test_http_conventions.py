@@ -157,6 +157,65 @@ def test_api_idempotency_replay_returns_the_first_answer_and_creates_nothing_twi
     assert len(requests_ids) == 2
 
 
+def test_api_a_post_with_an_idempotency_key_costs_three_round_trips_to_the_database(start_gateway, token_for, upstream,
+                                                                                   db_name):
+    """Issue 11: the credential's lookup, the key's claim and the answer's record are one statement
+    each, committed on its own. They were three transactions — BEGIN, SELECT, COMMIT; BEGIN, the
+    DELETE of a stale record, the INSERT, COMMIT; BEGIN, UPDATE, COMMIT: ten round trips."""
+    import psycopg2.extensions
+
+    gateway = start_gateway(OUTBOX={"STATS_INTERVAL": 3600})  # no gauge refresh in the middle
+    headers = dict(token_for("sales_rep", gateway), **{"Idempotency-Key": "count-1"})
+    sent, wait = [], psycopg2.extensions.get_wait_callback()
+
+    def counting(conn):  # called once for each command psycopg2 sends
+        if conn.info.dbname == db_name:
+            sent.append(conn)
+        return wait(conn)
+
+    body = new_customer()
+    psycopg2.extensions.set_wait_callback(counting)
+    try:
+        answer = gateway.post(CUSTOMERS, json=body, headers=headers)
+    finally:
+        psycopg2.extensions.set_wait_callback(wait)
+    assert answer.status_code == 201
+    assert len(sent) == 3
+    replay = gateway.post(CUSTOMERS, json=body, headers=headers)
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert len(upstream.of("create_customer")) == 1
+
+
+def test_api_idempotency_an_abandoned_or_expired_record_is_taken_over(gateway, token_for, upstream, gateway_db):
+    """A key left in progress past the lock timeout (its worker crashed) or kept past its 24 h is
+    claimed afresh by the next request with it: the command runs; a live one still answers 409."""
+    from gateway.idempotency import request_hash
+
+    headers = token_for("sales_rep")
+    body = new_customer()
+    first = gateway.post(CUSTOMERS, json=body, headers=dict(headers, **{"Idempotency-Key": "old-1"}))
+    assert first.status_code == 201
+    with gateway_db.cursor() as cur:
+        cur.execute("SELECT credential_id FROM idempotency_records WHERE key = 'old-1'")
+        credential_id = cur.fetchone()["credential_id"]
+        cur.execute("UPDATE idempotency_records SET expires_at = now() - interval '1 second' WHERE key = 'old-1'")
+        for key, age in (("stuck-1", "1 hour"), ("busy-2", "1 second")):
+            cur.execute("INSERT INTO idempotency_records (credential_id, key, method, path, request_hash, created_at, "
+                        "expires_at) VALUES (%s, %s, 'POST', '/api/v1/customers', %s, now() - %s::interval, "
+                        "now() + interval '1 day')",
+                        (credential_id, key, request_hash("POST", "/api/v1/customers", body), age))
+    again = gateway.post(CUSTOMERS, json=dict(body, name="Acme Again"), headers=dict(headers, **{"Idempotency-Key": "old-1"}))
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    stuck = gateway.post(CUSTOMERS, json=body, headers=dict(headers, **{"Idempotency-Key": "stuck-1"}))
+    assert stuck.status_code == 201 and "Idempotent-Replayed" not in stuck.headers
+    busy = gateway.post(CUSTOMERS, json=body, headers=dict(headers, **{"Idempotency-Key": "busy-2"}))
+    assert busy.status_code == 409 and busy.json()["code"] == "IDEMPOTENCY_KEY_IN_USE"
+    assert len(upstream.of("create_customer")) == 3
+    with gateway_db.cursor() as cur:
+        cur.execute("SELECT key, status FROM idempotency_records WHERE key IN ('old-1', 'stuck-1') ORDER BY key")
+        assert [(row["key"], row["status"]) for row in cur.fetchall()] == [("old-1", 201), ("stuck-1", 201)]
+
+
 def test_api_idempotency_keys_are_scoped_to_the_credential(gateway, token_for, upstream):
     body = new_customer()
     for role in ("sales_rep", "sales_rep"):
