@@ -57,6 +57,7 @@ class Database(DependencyProvider):
                 batch_size=int(config.get("OUTBOX.BATCH_SIZE", 100)),
                 poll_interval=float(config.get("OUTBOX.POLL_INTERVAL", 1.0)),
                 at_commit=at_commit, grace=float(config.get("OUTBOX.GRACE", 2.0)) if at_commit else 0.0,
+                start_delay=float(config.get("OUTBOX.START_DELAY", 0)),
             )
 
     def start(self):
@@ -70,8 +71,7 @@ class Database(DependencyProvider):
                 self.pool.ping()
         self._running = True
         if self.relay is not None:
-            delay = float(config.get("OUTBOX.START_DELAY", 0))
-            self.container.spawn_managed_thread(lambda: self.relay.run(start_delay=delay), identifier="outbox-relay")
+            self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
         else:  # no relay to refresh the gauges: parked messages must still show (and alert)
             interval = float(config.get("OUTBOX.STATS_INTERVAL", 5.0))
             self.container.spawn_managed_thread(

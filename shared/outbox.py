@@ -30,7 +30,7 @@ def event_exchange(service):
 
 class Relay:
     def __init__(self, pool, publisher, service, batch_size=100, poll_interval=1.0,
-                 stats_interval=5.0, retention_days=7, grace=0.0, at_commit=True):
+                 stats_interval=5.0, retention_days=7, grace=0.0, at_commit=True, start_delay=0.0):
         self.pool = pool
         self.publisher = publisher
         self.service = service
@@ -43,12 +43,17 @@ class Relay:
         self.at_commit = at_commit
         self._wake = Event()
         self._running = False
+        self.start_delay = start_delay
+        # nothing is published during the start delay, by the relay or by a committing worker
+        self._publishing = not start_delay
         self._last_stats = 0.0
 
     def committed(self, written):
         """After a commit that wrote the rows `written`: publish them from the committing worker,
-        or (OUTBOX.PUBLISH_AT_COMMIT off) wake the relay to publish them."""
-        if self.at_commit:
+        or (OUTBOX.PUBLISH_AT_COMMIT off) wake the relay to publish them. During the relay's start
+        delay (OUTBOX.START_DELAY: every service declares its queues before any publishes, as when
+        switching to quorum queues) they wait for the relay like every other row."""
+        if self.at_commit and self._publishing:
             self.publish_committed(written)
         else:
             self.wake()
@@ -92,10 +97,11 @@ class Relay:
         self._running = False
         self.wake()
 
-    def run(self, start_delay=0.0):
+    def run(self):
         self._running = True
-        if start_delay:
-            eventlet.sleep(start_delay)
+        if self.start_delay:
+            eventlet.sleep(self.start_delay)
+        self._publishing = True
         failures = 0
         while self._running:
             try:

@@ -8,7 +8,7 @@ from nameko.amqp.publish import Publisher
 
 from shared import db
 from shared.errors import ServiceUnavailable
-from shared.outbox import Relay, event_exchange
+from shared.outbox import Relay, event_exchange, loads
 from shared.testing.plugin import pg_settings
 
 
@@ -335,6 +335,43 @@ def test_the_committing_worker_publishes_its_events_and_marks_them_sent(pool_fac
     [message] = _received(queue)
     assert message["event_id"] == sent["event_id"] and message["data"] == {"n": 1, "amount": "12.50"}
     assert message["correlation_id"] == "cid-direct"
+
+
+def test_during_the_relays_start_delay_a_committing_worker_publishes_nothing(pool_factory):
+    """OUTBOX.START_DELAY holds every publish back while the services declare their queues (the
+    switch to quorum queues, docs/DEPLOY.md §5): an event published at commit before the other
+    services' queues exist would be lost. The worker leaves its rows to the relay until the delay
+    has passed; after it, it publishes them itself again."""
+    from shared.dependencies import _WakingTransaction
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, payload, **kwargs):
+            self.sent.append(payload)
+
+    pool = pool_factory()
+    publisher = Recorder()
+    relay = Relay(pool, publisher, f"kit{uuid.uuid4().hex[:6]}", grace=0.0, start_delay=0.3)
+    with _WakingTransaction(pool.transaction(), relay) as uow:
+        held = uow.publish("thing.happened", {"n": 4})
+    assert publisher.sent == []
+    with pool.autocommit() as uow:
+        assert uow.one("SELECT published_at FROM outbox WHERE event_id = %s", (held["event_id"],))["published_at"] is None
+    runner = eventlet.spawn(relay.run)
+    try:
+        for _ in range(100):
+            if publisher.sent:
+                break
+            eventlet.sleep(0.05)
+        assert [event["event_id"] for event in publisher.sent] == [held["event_id"]]  # by the relay, after the delay
+        with _WakingTransaction(pool.transaction(), relay) as uow:
+            later = uow.publish("thing.happened", {"n": 5})
+        assert loads(publisher.sent[-1])["event_id"] == later["event_id"]  # by the committing worker again
+    finally:
+        relay.stop()
+        runner.wait()
 
 
 def test_events_the_worker_could_not_publish_are_left_to_the_relay(pool_factory, rabbit_config):
