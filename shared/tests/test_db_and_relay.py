@@ -337,6 +337,16 @@ def test_the_committing_worker_publishes_its_events_and_marks_them_sent(pool_fac
     assert message["correlation_id"] == "cid-direct"
 
 
+class _Recorder:
+    """A publisher that keeps what it is given."""
+
+    def __init__(self):
+        self.sent = []
+
+    def publish(self, payload, **kwargs):
+        self.sent.append(payload)
+
+
 def test_during_the_relays_start_delay_a_committing_worker_publishes_nothing(pool_factory):
     """OUTBOX.START_DELAY holds every publish back while the services declare their queues (the
     switch to quorum queues, docs/DEPLOY.md §5): an event published at commit before the other
@@ -344,15 +354,8 @@ def test_during_the_relays_start_delay_a_committing_worker_publishes_nothing(poo
     has passed; after it, it publishes them itself again."""
     from shared.dependencies import _WakingTransaction
 
-    class Recorder:
-        def __init__(self):
-            self.sent = []
-
-        def publish(self, payload, **kwargs):
-            self.sent.append(payload)
-
     pool = pool_factory()
-    publisher = Recorder()
+    publisher = _Recorder()
     relay = Relay(pool, publisher, f"kit{uuid.uuid4().hex[:6]}", grace=0.0, start_delay=0.3)
     with _WakingTransaction(pool.transaction(), relay) as uow:
         held = uow.publish("thing.happened", {"n": 4})
@@ -402,15 +405,8 @@ def test_without_publish_at_commit_a_commit_wakes_the_relay_instead(pool_factory
     with no grace, takes the fresh row at once (the way every commit worked before issue 11)."""
     from shared.dependencies import _WakingTransaction
 
-    class Recorder:
-        def __init__(self):
-            self.sent = []
-
-        def publish(self, payload, **kwargs):
-            self.sent.append(payload)
-
     pool = pool_factory()
-    publisher = Recorder()
+    publisher = _Recorder()
     relay = Relay(pool, publisher, f"kit{uuid.uuid4().hex[:6]}", at_commit=False)
     with _WakingTransaction(pool.transaction(), relay) as uow:
         sent = uow.publish("thing.happened", {"n": 3})

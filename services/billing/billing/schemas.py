@@ -310,25 +310,6 @@ class ReservationOut(StrictSchema):
     created_at = fields.DateTime()
 
 
-class CreditAccountOut(StrictSchema):
-    customer_id = fields.String()
-    limit = _money()
-    currency = fields.String()
-    grade = fields.String(allow_none=True)
-    exposure = _money()
-    open_receivables = _money()
-    reserved = _money()
-    available = _money()
-    formula_limit = _money(allow_none=True)
-    formula_quarter = fields.String(allow_none=True)
-    formula_inputs = fields.Dict(allow_none=True)
-    manual_limit = _money(allow_none=True)
-    manual_quarter = fields.String(allow_none=True)
-    opened_at = fields.DateTime()
-    reservations = fields.List(fields.Nested(ReservationOut))
-    history = fields.List(fields.Nested(HistoryOut))
-
-
 class CreditSummaryOut(StrictSchema):
     """The credit figures without the account's reservations and history (get_credit_summary)."""
     customer_id = fields.String()
@@ -339,6 +320,19 @@ class CreditSummaryOut(StrictSchema):
     open_receivables = _money()
     reserved = _money()
     available = _money()
+
+
+class CreditAccountOut(CreditSummaryOut):
+    """The credit account: the summary's figures, the formula and manual limits, the active
+    reservations and the limit history."""
+    formula_limit = _money(allow_none=True)
+    formula_quarter = fields.String(allow_none=True)
+    formula_inputs = fields.Dict(allow_none=True)
+    manual_limit = _money(allow_none=True)
+    manual_quarter = fields.String(allow_none=True)
+    opened_at = fields.DateTime()
+    reservations = fields.List(fields.Nested(ReservationOut))
+    history = fields.List(fields.Nested(HistoryOut))
 
 
 class ReserveCreditOut(StrictSchema):

@@ -10,6 +10,7 @@ import psycopg2
 import psycopg2.extras
 
 from inventory import domain
+from shared import readmodels
 
 PRODUCT_COLUMNS = """sku, name, unit, list_price, floor_price, vat_rate, warranty_months, low_stock_threshold,
     active, created_by, created_at, updated_at, version"""
@@ -240,11 +241,7 @@ class Stock:
 
 # -- the sales performance read model (issue 11) -------------------------------------------------------
 SHIPPED_COLUMNS = ("shipped", "shipped_quantity", "returned", "returned_quantity")
-SHIPPED_UPSERT = (
-    "INSERT INTO shipped_daily (day, owner_id, owner_team, region, customer_id, shipped, shipped_quantity, returned,"
-    " returned_quantity) {select}"
-    " ON CONFLICT (day, customer_id, owner_id, owner_team, region) DO UPDATE SET"
-    + ",".join(f" {c} = shipped_daily.{c} + EXCLUDED.{c}" for c in SHIPPED_COLUMNS))
+SHIPPED_UPSERT = readmodels.upsert("shipped_daily", SHIPPED_COLUMNS)
 
 
 class ShippedDaily:
@@ -279,17 +276,7 @@ class ShippedDaily:
     def move_customer(self, customer_id, owner=None, region=None):
         """The customer's delivery notes moved to a new owner (owner_id, owner_team) or region: its
         rows follow, merged with any it already has there."""
-        rows = self.uow.all("DELETE FROM shipped_daily WHERE customer_id = %s RETURNING *", (customer_id,))
-        merged = {}
-        for row in rows:
-            owner_id, owner_team = owner if owner is not None else (row["owner_id"], row["owner_team"])
-            key = (row["day"], owner_id, owner_team, region if region is not None else row["region"])
-            figures = merged.setdefault(key, dict.fromkeys(SHIPPED_COLUMNS, 0))
-            for column in SHIPPED_COLUMNS:
-                figures[column] += row[column]
-        for (day, owner_id, owner_team, region_), figures in merged.items():
-            self.uow.execute(SHIPPED_UPSERT.format(select="VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"),
-                             (day, owner_id, owner_team, region_, customer_id, *(figures[c] for c in SHIPPED_COLUMNS)))
+        readmodels.move_customer(self.uow, "shipped_daily", SHIPPED_COLUMNS, customer_id, owner, region)
 
 
 class Documents:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import psycopg2
 import psycopg2.extras
 
+from shared import readmodels
 from shared.db import dumps
 
 
@@ -92,11 +93,7 @@ SNAPSHOT_TABLES = ("quotes", "contracts", "orders", "returns", "loans")
 # -- the sales performance read model (issue 11) -------------------------------------------------------
 DAY = "(o.confirmed_at AT TIME ZONE 'Asia/Shanghai')::date"
 SALES_COLUMNS = ("orders", "ordered", "returned", "shipped", "invoiced")
-SALES_UPSERT = (
-    "INSERT INTO order_sales_daily (day, owner_id, owner_team, region, customer_id, orders, ordered, returned, shipped,"
-    " invoiced) {select}"
-    " ON CONFLICT (day, customer_id, owner_id, owner_team, region) DO UPDATE SET"
-    + ",".join(f" {c} = order_sales_daily.{c} + EXCLUDED.{c}" for c in SALES_COLUMNS))
+SALES_UPSERT = readmodels.upsert("order_sales_daily", SALES_COLUMNS)
 
 
 class SalesDaily:
@@ -129,18 +126,7 @@ class SalesDaily:
     def move_customer(self, customer_id, owner=None, region=None):
         """The customer's documents moved to a new owner (owner = (owner_id, owner_team)) and/or
         region: its rows follow, merged with any it already has there."""
-        rows = self.uow.all("DELETE FROM order_sales_daily WHERE customer_id = %s RETURNING *", (customer_id,))
-        merged = {}
-        for row in rows:
-            owner_id, owner_team = owner if owner is not None else (row["owner_id"], row["owner_team"])
-            key = (row["day"], owner_id, owner_team, region if region is not None else row["region"])
-            figures = merged.setdefault(key, dict.fromkeys(SALES_COLUMNS, 0))
-            for column in SALES_COLUMNS:
-                figures[column] += row[column]
-        for (day, owner_id, owner_team, region_), figures in merged.items():
-            self.uow.execute(SALES_UPSERT.format(select="VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"),
-                             (day, owner_id, owner_team, region_, customer_id,
-                              *(figures[c] for c in SALES_COLUMNS)))
+        readmodels.move_customer(self.uow, "order_sales_daily", SALES_COLUMNS, customer_id, owner, region)
 
 
 class Snapshots:
