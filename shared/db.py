@@ -92,10 +92,12 @@ def is_green():
     return psycopg2.extensions.get_wait_callback() is not None
 
 
-# the operating system's select, not eventlet's: eventlet's green select, even with a timeout of 0,
-# registers the socket with the hub, schedules two timers and runs a turn of the hub's loop (other
-# green threads included) before answering — on every checkout from the pool (issue 11)
-_select_now = original("select").select
+# the operating system's poll, not eventlet's select: eventlet's green select, even with a timeout
+# of 0, registers the socket with the hub, schedules two timers and runs a turn of the hub's loop
+# (other green threads included) before answering — on every checkout from the pool (issue 11).
+# poll, not select: select refuses a descriptor numbered 1024 or more, which a busy process has.
+_poll = original("select").poll
+_READABLE = original("select").POLLIN | original("select").POLLHUP | original("select").POLLERR
 
 
 def _usable(conn):
@@ -104,10 +106,12 @@ def _usable(conn):
     if conn.closed:
         return False
     try:
-        readable, _, _ = _select_now([conn], [], [], 0)
+        poller = _poll()
+        poller.register(conn, _READABLE)
+        ready = poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
+    return not ready
 
 
 class Pool:
@@ -290,10 +294,14 @@ class UnitOfWork:
         self._command = None
 
     def end(self, sql):
-        """COMMIT or ROLLBACK the transaction the first statement began, if one did."""
+        """COMMIT or ROLLBACK the transaction the first statement began, if one did. A COMMIT of a
+        transaction an error had aborted is answered ROLLBACK: then nothing it wrote exists, and
+        none of its events may be published by the committing worker."""
         if self.conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
+                if cur.statusmessage != sql:
+                    self.outbox.clear()
 
     # -- plain SQL -----------------------------------------------------------------------------
     def execute(self, sql, params=None):
@@ -315,10 +323,12 @@ class UnitOfWork:
     @contextmanager
     def savepoint(self, name="sp"):
         self.cursor.execute(f"SAVEPOINT {name}")
+        written = len(self.outbox)
         try:
             yield
         except BaseException:
             self.cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            del self.outbox[written:]  # their rows are gone with the savepoint
             raise
         else:
             self.cursor.execute(f"RELEASE SAVEPOINT {name}")

@@ -347,6 +347,65 @@ class _Recorder:
         self.sent.append(payload)
 
 
+def test_a_worker_publishes_no_event_its_transaction_did_not_keep(pool_factory):
+    """The committing worker publishes from what the unit of work wrote: an event written in a
+    savepoint that was rolled back, or in a transaction an error aborted (its COMMIT is answered
+    ROLLBACK), is not published — its row does not exist."""
+    import psycopg2
+
+    from shared.dependencies import _WakingTransaction
+
+    pool = pool_factory()
+    publisher = _Recorder()
+    relay = Relay(pool, publisher, f"kit{uuid.uuid4().hex[:6]}", grace=60)
+    with _WakingTransaction(pool.transaction(), relay) as uow:
+        kept = uow.publish("thing.happened", {"n": 6})
+        with pytest.raises(RuntimeError):
+            with uow.savepoint():
+                uow.publish("thing.happened", {"n": 7})
+                raise RuntimeError("undone")
+    assert [loads(sent)["event_id"] for sent in publisher.sent] == [kept["event_id"]]
+    with _WakingTransaction(pool.transaction(), relay) as uow:
+        uow.publish("thing.happened", {"n": 8})
+        try:
+            uow.execute("SELECT 1 / 0")
+        except psycopg2.Error:
+            pass  # swallowed: the transaction is aborted, and its COMMIT rolls it back
+    assert len(publisher.sent) == 1
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT count(*) FROM outbox") == 1
+
+
+def test_a_checkout_works_when_the_process_has_more_than_1024_descriptors(pool_factory):
+    """The pool's liveness check polls the connection: select() refuses a descriptor numbered 1024
+    or more, and a check that failed on every new connection would open and close sessions forever."""
+    import os
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip("the soft limit on open files is below 1200")
+    pool = pool_factory()
+    filler = []
+    try:
+        while True:
+            fd = os.dup(0)
+            filler.append(fd)
+            if fd >= 1100:
+                break
+        with eventlet.Timeout(20):
+            with pool.connection() as conn:
+                assert conn.fileno() >= 1024
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                conn.rollback()
+            with pool.connection() as again:  # the kept one, checked
+                assert again is conn
+    finally:
+        for fd in filler:
+            os.close(fd)
+
+
 def test_during_the_relays_start_delay_a_committing_worker_publishes_nothing(pool_factory):
     """OUTBOX.START_DELAY holds every publish back while the services declare their queues (the
     switch to quorum queues, docs/DEPLOY.md §5): an event published at commit before the other
