@@ -117,10 +117,12 @@ class SalesDaily:
 
     def add_line(self, order_id, returned=0, shipped=0, invoiced=0):
         """A line of a counted order shipped, returned or invoiced (amounts, signed). The order is
-        read FOR SHARE: a concurrent move of its customer (Snapshots.apply) is waited for."""
+        read FOR UPDATE (the lock its line's change already took, and the one the order's progress
+        takes next — no upgrade to deadlock on): a concurrent move of its customer
+        (Snapshots.apply) is waited for."""
         self.uow.execute(SALES_UPSERT.format(select=(
             f"SELECT {DAY}, o.owner_id, o.owner_team, o.region, o.customer_id, 0, 0, %(r)s, %(s)s, %(i)s FROM orders o"
-            " WHERE o.id = %(id)s AND o.confirmed_at IS NOT NULL AND o.status <> 'cancelled' FOR SHARE OF o")),
+            " WHERE o.id = %(id)s AND o.confirmed_at IS NOT NULL AND o.status <> 'cancelled' FOR UPDATE OF o")),
             {"r": returned, "s": shipped, "i": invoiced, "id": order_id})
 
     def move_customer(self, customer_id, owner=None, region=None):
@@ -409,7 +411,15 @@ class Orders(Documents):
     def invoices(self, order_id):
         return self.uow.all("SELECT * FROM order_invoices WHERE order_id = %s ORDER BY issued_at", (order_id,))
 
+    def _lock_order_of(self, order_line_id):
+        """The line's order locked before the line changes: a confirmation adding the order to the
+        sales read model (from its lines as committed) then either waits for this change or is
+        seen by it (`SalesDaily.add_line` counts only confirmed orders) — never neither."""
+        self.uow.execute("SELECT 1 FROM orders WHERE id = (SELECT order_id FROM order_lines WHERE id = %s) FOR UPDATE",
+                         (order_line_id,))
+
     def add_shipped(self, order_line_id, quantity):
+        self._lock_order_of(order_line_id)
         row = self.uow.one(
             "UPDATE order_lines SET shipped_quantity = shipped_quantity + %s WHERE id = %s RETURNING order_id,"
             " unit_price", (quantity, order_line_id))
@@ -418,6 +428,7 @@ class Orders(Documents):
         return row
 
     def add_returned(self, order_line_id, quantity):
+        self._lock_order_of(order_line_id)
         row = self.uow.one(
             "UPDATE order_lines SET returned_quantity = returned_quantity + %s WHERE id = %s"
             " RETURNING order_id, unit_price", (quantity, order_line_id))
@@ -426,6 +437,7 @@ class Orders(Documents):
         return row
 
     def add_invoiced(self, order_line_id, quantity, amount):
+        self._lock_order_of(order_line_id)
         row = self.uow.one(
             "UPDATE order_lines SET invoiced_quantity = invoiced_quantity + %s, invoiced_amount = invoiced_amount + %s"
             " WHERE id = %s RETURNING order_id", (quantity, amount, order_line_id))

@@ -141,7 +141,7 @@ class Tx:
 
 def test_fr90_issue11_a_shipment_during_the_customers_move_lands_under_the_new_owner(desk, db_connect, order_db):
     """A shipment's figures added while the customer's move is not yet committed wait for it (the
-    order is read FOR SHARE) and land under the new owner, as the orders say."""
+    order is locked) and land under the new owner, as the orders say."""
     import eventlet
 
     from order.db import SalesDaily, Snapshots
@@ -158,3 +158,34 @@ def test_fr90_issue11_a_shipment_during_the_customers_move_lands_under_the_new_o
     shipped.wait()
     rows = desk.all("SELECT owner_id, shipped FROM order_sales_daily WHERE customer_id = %s", order["customer_id"])
     assert [(str(r["owner_id"]), r["shipped"]) for r in rows] == [(org.other_rep["staff_id"], 100)]
+
+
+def test_fr90_issue11_a_shipment_racing_the_confirmation_is_counted_once(desk, db_connect, order_db):
+    """A loan converted to an order ships (goods.issued) while the order is still confirming: the
+    shipment's line change and the confirmation's sum of the lines must not miss each other. The
+    line's order is locked before the line changes, so the confirmation waits for the shipment and
+    counts it from the committed lines (the shipment itself saw the order unconfirmed)."""
+    import eventlet
+
+    from order.db import Orders
+
+    org = desk.org()
+    order = desk.order(org.rep, org.customer, [{"sku": "P1", "quantity": 3}])
+    line_id = desk.scalar("SELECT id FROM order_lines WHERE order_id = %s", order["id"])
+    with desk.conn.cursor() as cur:
+        cur.execute("UPDATE orders SET status = 'confirming' WHERE id = %s", (order["id"],))
+    desk.conn.commit()
+    shipper, confirmer = Tx(db_connect(order_db)), Tx(db_connect(order_db))
+    Orders(shipper).add_shipped(line_id, 2)
+    now = datetime.now(timezone.utc)
+
+    def confirm():
+        Orders(confirmer).move(order["id"], ["confirming"], status="confirmed", confirmed_at=now, _now=now)
+        confirmer.conn.commit()
+
+    confirming = eventlet.spawn(confirm)
+    eventlet.sleep(0.3)
+    shipper.conn.commit()
+    confirming.wait()
+    assert_read_model_equals_the_lines(desk, org)
+    assert desk.scalar("SELECT sum(shipped) FROM order_sales_daily") > 0
