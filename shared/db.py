@@ -6,6 +6,7 @@ when exhausted: a caller waits up to `acquire_timeout` and then gets `ServiceUna
 
 No nameko here: the service's `Database` dependency provider (shared.dependencies) wraps this.
 """
+import collections
 import hashlib
 import json
 import logging
@@ -16,11 +17,11 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 
+import eventlet
 import psycopg2
 import psycopg2.extensions
 from eventlet.patcher import original
 import psycopg2.extras
-import psycopg2.pool
 import psycopg2.sql
 
 from shared import config, context, metrics
@@ -115,22 +116,28 @@ def _usable(conn):
 
 
 class Pool:
-    """A fixed-size pool guarded by a semaphore, so exhaustion waits (bounded) instead of raising."""
+    """A bounded pool guarded by a semaphore, so exhaustion waits (bounded) instead of raising.
 
-    def __init__(self, service, size, acquire_timeout=5.0, keep=None, **connect_kwargs):
+    Connections are opened lazily (none at setup, so a database still starting is waited for in
+    `start`) and reused last-in first-out. Up to `keep` idle ones stay open for good; the others a
+    burst opened stay open until they have sat idle for `idle_timeout` seconds, so a process under
+    steady load reuses its sessions while an idle one (a replica, a test's platform) gives the
+    server's connection slots back. Closing them as soon as they were given back (issue 11) made
+    every unit of work beyond the `keep`-th open a new PostgreSQL session under load: a backend
+    forked, authenticated, its caches cold."""
+
+    def __init__(self, service, size, acquire_timeout=5.0, keep=None, idle_timeout=10.0, **connect_kwargs):
         self.service = service
         self.size = size
         self.keep = size if keep is None else max(0, min(keep, size))
+        self.idle_timeout = idle_timeout
         self.acquire_timeout = acquire_timeout
         self.connect_kwargs = {k: v for k, v in connect_kwargs.items() if v is not None}
         self.connect_kwargs.setdefault("application_name", service)
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, size, **self.connect_kwargs)
-        # Connections are opened lazily (none at setup, so a database still starting is waited for
-        # in `start`) and then `keep` of them are kept: psycopg2 keeps only `minconn` of those given
-        # back and closes the rest, so with 0 every unit of work opened a new PostgreSQL session
-        # (issue 11). The ones a burst opens beyond `keep` are closed when given back, so idle
-        # processes (replicas, a test's platform) do not hold the server's connection slots.
-        self._pool.minconn = self.keep
+        self._idle = collections.deque()  # (given back at, connection), the most recent on the right
+        self._out = set()  # checked out
+        self._reaper = None
+        self._closed = False
         self._slots = threading.BoundedSemaphore(size)
         self._in_use = 0
         metrics.DB_POOL_MAX.labels(service).set(size)
@@ -149,11 +156,7 @@ class Pool:
         conn = None
         broken = False
         try:
-            conn = self._pool.getconn()
-            while not _usable(conn):  # closed by the server while idle in the pool: a new one
-                self._pool.putconn(conn, close=True)
-                conn = None  # given back: if no new one can be had (the server is down), none to return
-                conn = self._pool.getconn()
+            conn = self._checkout()
             self._in_use += 1
             self._in_use_gauge.set(self._in_use)
             yield conn
@@ -170,8 +173,42 @@ class Pool:
                         conn.rollback()
                     except psycopg2.Error:
                         close = True
-                self._pool.putconn(conn, close=bool(close))
+                self._give_back(conn, close)
             self._slots.release()
+
+    def _checkout(self):
+        while self._idle:
+            _, conn = self._idle.pop()
+            if _usable(conn):  # not closed by the server while it sat idle (a restart, a terminated backend)
+                self._out.add(conn)
+                return conn
+            _close(conn)
+        if self._closed:
+            raise psycopg2.InterfaceError("the pool is closed")
+        conn = psycopg2.connect(**self.connect_kwargs)
+        self._out.add(conn)
+        return conn
+
+    def _give_back(self, conn, close):
+        self._out.discard(conn)
+        if close or self._closed or conn.closed:
+            _close(conn)
+            return
+        now = time.monotonic()
+        self._idle.append((now, conn))
+        self._close_idle(now)
+
+    def _close_idle(self, now):
+        """Close the connections beyond `keep` idle for `idle_timeout`; look again when the next
+        of them will have been (a timer, so that a process that went quiet gives them back)."""
+        while len(self._idle) > self.keep and self._idle[0][0] <= now - self.idle_timeout:
+            _close(self._idle.popleft()[1])
+        if len(self._idle) > self.keep and self._reaper is None and not self._closed:
+            self._reaper = eventlet.spawn_after(self._idle[0][0] + self.idle_timeout - now, self._on_timer)
+
+    def _on_timer(self):
+        self._reaper = None
+        self._close_idle(time.monotonic())
 
     @contextmanager
     def transaction(self, correlation_id=None):
@@ -217,7 +254,21 @@ class Pool:
             conn.rollback()
 
     def close(self):
-        self._pool.closeall()
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        while self._idle:
+            _close(self._idle.pop()[1])
+        for conn in list(self._out):
+            _close(conn)
+
+
+def _close(conn):
+    try:
+        conn.close()
+    except psycopg2.Error:
+        pass
 
 
 def _leave_autocommit(conn):

@@ -26,7 +26,7 @@ def entrypoint_type(entrypoint):
 class Database(DependencyProvider):
     """`self.db.transaction()` gives a unit of work; the outbox relay runs beside it.
 
-    Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,POOL_KEEP,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
+    Config: DB.{HOST,PORT,USER,PASSWORD,NAME,POOL_SIZE,POOL_KEEP,POOL_IDLE_SECONDS,ACQUIRE_TIMEOUT,...}; OUTBOX.{ENABLED,
     POLL_INTERVAL,START_DELAY,BATCH_SIZE,PUBLISH_AT_COMMIT,GRACE}. Start-up waits (bounded) for the database.
     With PUBLISH_AT_COMMIT (the default) the worker that commits events publishes them and the relay
     takes only rows older than GRACE seconds; without it each such commit wakes the relay.
@@ -47,7 +47,8 @@ class Database(DependencyProvider):
         size = int(config.get("DB.POOL_SIZE", 10))
         self.pool = db.Pool(
             service, size, acquire_timeout=float(config.get("DB.ACQUIRE_TIMEOUT", 5)),
-            keep=int(config.get("DB.POOL_KEEP", 4)), **settings
+            keep=int(config.get("DB.POOL_KEEP", 4)), idle_timeout=float(config.get("DB.POOL_IDLE_SECONDS", 10)),
+            **settings
         )
         if self.relay_enabled and config.as_bool(config.get("OUTBOX.ENABLED", True)):
             publisher = Publisher(config.get("AMQP_URI"), use_confirms=True, declare=[event_exchange(service)])
