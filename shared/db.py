@@ -238,8 +238,9 @@ class Pool:
     @contextmanager
     def autocommit(self, correlation_id=None):
         """A unit of work whose statements each commit on their own, in one round trip each (no
-        BEGIN, no COMMIT): for a single statement — a lookup, one guarded UPDATE — never for
-        several that must stand or fall together, nor for `publish` (no relay is woken)."""
+        BEGIN, no COMMIT): for a single statement — a lookup, one guarded UPDATE — or for reads
+        (each sees what is committed when it runs, as in a READ COMMITTED transaction); never for
+        several writes that must stand or fall together, nor for `publish` (no relay is woken)."""
         with self.connection() as conn:
             conn.autocommit = True
             try:
@@ -286,27 +287,47 @@ def _leave_autocommit(conn):
 class _Cursor(psycopg2.extras.RealDictCursor):
     """The unit of work's cursor: on a connection in autocommit mode, a statement run outside a
     transaction is sent with the `BEGIN` that starts one (psycopg2 would send it on its own, in a
-    round trip of its own). Whatever runs SQL through this cursor (execute, psycopg2.extras'
+    round trip of its own), and the statements deferred meanwhile (`defer`) go in front of the next
+    one, in the same round trip. Whatever runs SQL through this cursor (execute, psycopg2.extras'
     execute_values, …) is inside the unit of work's transaction."""
 
     begins = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pending = []  # deferred statements, interpolated, in order
 
     def _outside(self):
         conn = self.connection
         return self.begins and conn.autocommit and \
             conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
+    def defer(self, query, vars=None):
+        self.pending.append(self.mogrify(query, vars))
+
+    def _ahead(self):
+        """What must be sent before the next statement: BEGIN outside a transaction, then the
+        deferred statements (taken)."""
+        ahead = [b"BEGIN"] if self._outside() else []
+        ahead += self.pending
+        self.pending = []
+        return ahead
+
     def execute(self, query, vars=None):
-        if self._outside():
+        ahead = self._ahead()
+        if ahead:
             if isinstance(query, psycopg2.sql.Composable):
                 query = query.as_string(self.connection)
-            query = (b"BEGIN;" + query) if isinstance(query, bytes) else ("BEGIN;" + query)
+            # one simple query of several statements: PostgreSQL runs them in order and stops at the
+            # first error; the answer (rows, rowcount) is the last one's
+            query, vars = b";".join(ahead + [self.mogrify(query, vars)]), None
         return super().execute(query, vars)
 
-    # the rest cannot carry it: BEGIN on its own first, as psycopg2 would have sent it
+    # the rest cannot carry it: BEGIN and the deferred statements first, in a round trip of their own
     def _begin(self):
-        if self._outside():
-            super().execute("BEGIN")
+        ahead = self._ahead()
+        if ahead:
+            super().execute(b";".join(ahead))
 
     def executemany(self, query, vars_list):
         self._begin()
@@ -348,6 +369,12 @@ class UnitOfWork:
         """COMMIT or ROLLBACK the transaction the first statement began, if one did. A COMMIT of a
         transaction an error had aborted is answered ROLLBACK: then nothing it wrote exists, and
         none of its events may be published by the committing worker."""
+        if sql == "COMMIT" and self.cursor.pending:  # the deferred statements go with the COMMIT
+            self.cursor.execute(sql)
+            if self.cursor.statusmessage != sql:
+                self.outbox.clear()
+            return
+        self.cursor.pending.clear()
         if self.conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
             with self.conn.cursor() as cur:
                 cur.execute(sql)
@@ -358,6 +385,17 @@ class UnitOfWork:
     def execute(self, sql, params=None):
         self.cursor.execute(sql, params)
         return self.cursor
+
+    def defer(self, sql, params=None):
+        """A write sent later, in front of the unit of work's next statement or with its COMMIT: a
+        round trip less (issue 11). Only for a statement whose answer (rows, rowcount) nothing reads,
+        whose failure nothing catches (it fails the statement it travels with, and so the unit of
+        work), and whose row locks may wait until then. Outside a transaction (`autocommit()`) it
+        runs at once."""
+        if self.cursor.begins:
+            self.cursor.defer(sql, params)
+        else:
+            self.execute(sql, params)
 
     def one(self, sql, params=None):
         self.cursor.execute(sql, params)
@@ -373,11 +411,12 @@ class UnitOfWork:
 
     @contextmanager
     def savepoint(self, name="sp"):
-        self.cursor.execute(f"SAVEPOINT {name}")
+        self.cursor.execute(f"SAVEPOINT {name}")  # with what was deferred before it
         written = len(self.outbox)
         try:
             yield
         except BaseException:
+            self.cursor.pending.clear()  # deferred inside it: rolled back unsent
             self.cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             del self.outbox[written:]  # their rows are gone with the savepoint
             raise
@@ -397,7 +436,7 @@ class UnitOfWork:
         )
         payload = dumps(envelope)
         headers = {"nameko.correlation_id": self.correlation_id}
-        self.execute(
+        self.defer(
             "INSERT INTO outbox (event_id, event_type, payload, headers) VALUES (%s, %s, %s, %s)",
             (envelope["event_id"], envelope["event_type"], payload, dumps(headers)),
         )
@@ -445,7 +484,7 @@ class UnitOfWork:
 
     def finish_command(self, response):
         command, request_id = self._command
-        self.execute(
+        self.defer(
             "UPDATE idempotency_keys SET response = %s WHERE command = %s AND request_id = %s",
             (dumps(response), command, request_id),
         )

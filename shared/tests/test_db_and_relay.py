@@ -171,6 +171,56 @@ def test_a_transaction_sends_its_begin_with_its_first_statement(pool_factory, ro
         assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1, 5]
 
 
+def test_deferred_writes_travel_with_the_next_statement_or_the_commit(pool_factory, round_trips):
+    """Issue 11: a write whose answer nothing reads (the outbox row, the idempotent command's
+    stored answer, a read model's upsert) is sent in front of the next statement, or with the
+    COMMIT, instead of in a round trip of its own. It still takes effect in order, inside the
+    transaction; if it fails, the unit of work fails and keeps nothing."""
+    pool = pool_factory()
+    with pool.transaction() as uow:
+        uow.execute("CREATE TABLE things (n int PRIMARY KEY, note text)")
+    del round_trips[:]
+    with pool.transaction() as uow:
+        uow.defer("INSERT INTO things VALUES (%s, %s)", (1, "it's 100% here; really"))
+        uow.publish("thing.happened", {"n": 1})
+        assert uow.scalar("SELECT count(*) FROM things") == 1  # the deferred insert went first
+        uow.defer("INSERT INTO things VALUES (2, NULL)")
+        uow.publish("thing.happened", {"n": 2})
+    assert len(round_trips) == 2  # BEGIN;INSERT;INSERT;SELECT — INSERT;INSERT;COMMIT
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT string_agg(coalesce(note, '-'), ',' ORDER BY n) FROM things") == "it's 100% here; really,-"
+        assert uow.scalar("SELECT count(*) FROM outbox") == 2
+
+    del round_trips[:]
+    with pool.transaction() as uow:  # only deferred writes: one round trip, BEGIN to COMMIT
+        uow.defer("INSERT INTO things VALUES (3, NULL)")
+    assert len(round_trips) == 1
+
+    published = []
+    with pytest.raises(db.psycopg2.errors.UniqueViolation):  # fails at the COMMIT it travels with
+        with pool.transaction() as uow:
+            uow.after_commit.append(lambda: published.append(True))
+            uow.publish("thing.happened", {"n": 4})
+            uow.defer("INSERT INTO things VALUES (1, 'again')")
+    assert uow.outbox and not published
+    with pytest.raises(RuntimeError):  # an error before the COMMIT: the deferred writes are never sent
+        with pool.transaction() as uow:
+            uow.execute("INSERT INTO things VALUES (5, NULL)")
+            uow.defer("INSERT INTO things VALUES (6, NULL)")
+            raise RuntimeError("no")
+    with pool.transaction() as uow:
+        with pytest.raises(RuntimeError):
+            with uow.savepoint():  # what was deferred inside a savepoint that rolls back is dropped
+                uow.defer("INSERT INTO things VALUES (7, NULL)")
+                raise RuntimeError("no")
+        uow.defer("INSERT INTO things VALUES (8, NULL)")
+    with pool.autocommit() as uow:
+        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1, 2, 3, 8]
+        assert uow.scalar("SELECT count(*) FROM outbox") == 2
+        uow.defer("INSERT INTO things VALUES (9, NULL)")  # outside a transaction: at once
+        assert uow.scalar("SELECT count(*) FROM things WHERE n = 9") == 1
+
+
 def test_document_numbers_never_repeat_under_concurrency(pool_factory):
     pool = pool_factory(size=5)
 

@@ -450,10 +450,10 @@ class SagaRunner:
                 lines = lines if lines is not None else orders.lines(order["id"])
                 uow.publish("order.confirmed", events.order_confirmed(order, lines))
             if next_step:
-                saga = Sagas(uow).update(saga["id"], now, step=next_step, **(answered or {}))
+                saga = Sagas(uow).set(saga, now, step=next_step, **(answered or {}))
             else:
-                stored = Sagas(uow).update(saga["id"], now, state=DONE, step="confirmed", finished_at=now,
-                                           **(answered or {}))
+                stored = Sagas(uow).set(saga, now, state=DONE, step="confirmed", finished_at=now,
+                                        **(answered or {}))
                 if order is not None:
                     self.outcome = {"order": order, "lines": lines, "saga": stored}
         return saga if next_step else saga["order_id"]
@@ -465,7 +465,7 @@ class SagaRunner:
                                      _now=now)
             if order is not None:
                 uow.publish("order.credit_held", events.order_credit_held(order, refusal))
-            Sagas(uow).update(saga["id"], now, state=HELD, step="credit_hold", finished_at=now, **(answered or {}))
+            Sagas(uow).set(saga, now, state=HELD, step="credit_hold", finished_at=now, **(answered or {}))
         return saga["order_id"]
 
     # -- compensation ----------------------------------------------------------------------------

@@ -130,6 +130,8 @@ class Tx:
         self.cursor.execute(sql, params)
         return self.cursor
 
+    defer = execute  # at once: the interleaving is the test's, statement by statement
+
     def one(self, sql, params=()):
         self.cursor.execute(sql, params)
         return self.cursor.fetchone()
