@@ -323,7 +323,7 @@ class AftersalesService(ServiceBase):
         limit = pagination.check_limit(limit)
         after = pagination.decode(cursor, 2)
         now = utcnow()
-        with self.db.transaction() as uow:
+        with self.db.autocommit() as uow:  # reads only: no BEGIN, no COMMIT (issue 11)
             rows = ServiceRequests(uow).list(scope=self._scope(actor), now=now, after=after, limit=limit, **filters)
             items, next_cursor = pagination.page(rows, limit, key=lambda r: (r["opened_at"].isoformat(), r["id"]))
             return {"items": self._dump_many(uow, items, now), "next_cursor": next_cursor}

@@ -1475,7 +1475,7 @@ class CustomerService(ServiceBase):
         actor = load_actor(actor)
         visits = _how_many(visits, "visits")
         opportunities = _how_many(opportunities, "opportunities")
-        with self.db.transaction() as uow:
+        with self.db.autocommit() as uow:  # reads only: no BEGIN, no COMMIT (issue 11)
             row = self._customer(uow, actor, customer_id, contacts=True)
             visibility = _visibility(actor, pool=False)
             overview = OverviewRepository(uow)

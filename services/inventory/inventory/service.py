@@ -388,7 +388,7 @@ class InventoryService(ServiceBase):
         actor = load_actor(actor)
         order_id = _uuid(order_id, "order_id")
         scope_sql, scope_params = access.scope(actor).sql("owner_id", "owner_team")
-        with self.db.transaction() as uow:
+        with self.db.autocommit() as uow:  # reads only: no BEGIN, no COMMIT (issue 11)
             found = OrderDocuments(uow)
             reservations = found.reservations(order_id, scope_sql, scope_params)
             deliveries = found.deliveries(order_id, scope_sql, scope_params)

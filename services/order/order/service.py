@@ -1257,7 +1257,7 @@ class OrderService(ServiceBase):
         customer_id = _uuid(customer_id, "customer_id")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
             raise ValidationFailed("limit must be a whole number from 1 to 50", errors={"limit": ["1 to 50"]})
-        with self.db.transaction() as uow:
+        with self.db.autocommit() as uow:  # reads only: no BEGIN, no COMMIT (issue 11)
             totals, rows = Views(uow).open_orders(scope(actor), customer_id, limit)
         return {"count": totals["count"], "amount": str(domain.money(totals["amount"])),
                 "items": [_ORDER_SUMMARY.dump(row) for row in rows]}
@@ -1269,7 +1269,7 @@ class OrderService(ServiceBase):
         that reserved (and released) its stock and credit, its return requests, and the invoices
         it learnt of (billing's events)."""
         actor = load_actor(actor)
-        with self.db.transaction() as uow:
+        with self.db.autocommit() as uow:  # reads only: no BEGIN, no COMMIT (issue 11)
             row = Orders(uow).get(_uuid(order_id, "order_id"), scope(actor), approver_id=actor["staff_id"])
             if row is None:
                 raise DocumentNotFound(f"order {order_id} not found")
