@@ -314,39 +314,40 @@ class _Cursor(psycopg2.extras.RealDictCursor):
         return ahead
 
     def execute(self, query, vars=None):
-        ahead = self._ahead()
-        if ahead:
+        if self.pending or self._outside():
             if isinstance(query, psycopg2.sql.Composable):
                 query = query.as_string(self.connection)
+            current = self.mogrify(query, vars)  # a bad parameter raises here, before anything is taken
             # one simple query of several statements: PostgreSQL runs them in order and stops at the
             # first error; the answer (rows, rowcount) is the last one's
-            query, vars = b";".join(ahead + [self.mogrify(query, vars)]), None
+            query, vars = b";".join(self._ahead() + [current]), None
         return super().execute(query, vars)
 
-    # the rest cannot carry it: BEGIN and the deferred statements first, in a round trip of their own
-    def _begin(self):
+    def flush(self):
+        """BEGIN (outside a transaction) and the deferred statements, in a round trip of their own."""
         ahead = self._ahead()
         if ahead:
             super().execute(b";".join(ahead))
 
+    # the rest cannot carry them: flushed first
     def executemany(self, query, vars_list):
-        self._begin()
+        self.flush()
         return super().executemany(query, vars_list)
 
     def callproc(self, procname, *args):
-        self._begin()
+        self.flush()
         return super().callproc(procname, *args)
 
     def copy_expert(self, *args, **kwargs):
-        self._begin()
+        self.flush()
         return super().copy_expert(*args, **kwargs)
 
     def copy_from(self, *args, **kwargs):
-        self._begin()
+        self.flush()
         return super().copy_from(*args, **kwargs)
 
     def copy_to(self, *args, **kwargs):
-        self._begin()
+        self.flush()
         return super().copy_to(*args, **kwargs)
 
 
@@ -415,6 +416,8 @@ class UnitOfWork:
         written = len(self.outbox)
         try:
             yield
+            if self.cursor.pending:  # sent inside: a failure among them rolls back to the savepoint too
+                self.cursor.flush()
         except BaseException:
             self.cursor.pending.clear()  # deferred inside it: rolled back unsent
             self.cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")

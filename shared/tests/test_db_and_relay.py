@@ -214,8 +214,15 @@ def test_deferred_writes_travel_with_the_next_statement_or_the_commit(pool_facto
                 uow.defer("INSERT INTO things VALUES (7, NULL)")
                 raise RuntimeError("no")
         uow.defer("INSERT INTO things VALUES (8, NULL)")
+        with pytest.raises(db.psycopg2.errors.UniqueViolation):
+            with uow.savepoint():  # deferred inside a savepoint: sent inside it, so its failure rolls back to it
+                uow.publish("thing.happened", {"n": 9})
+                uow.defer("INSERT INTO things VALUES (1, 'again')")
+        with pytest.raises(KeyError):  # a statement whose parameters do not fit takes nothing deferred with it
+            uow.defer("INSERT INTO things VALUES (10, NULL)")
+            uow.one("SELECT %(missing)s", {})
     with pool.autocommit() as uow:
-        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1, 2, 3, 8]
+        assert uow.scalar("SELECT array_agg(n ORDER BY n) FROM things") == [1, 2, 3, 8, 10]
         assert uow.scalar("SELECT count(*) FROM outbox") == 2
         uow.defer("INSERT INTO things VALUES (9, NULL)")  # outside a transaction: at once
         assert uow.scalar("SELECT count(*) FROM things WHERE n = 9") == 1
