@@ -420,21 +420,20 @@ class Orders(Documents):
                          (order_line_id,))
 
     def add_shipped(self, order_line_id, quantity):
-        self._lock_order_of(order_line_id)
-        row = self.uow.one(
-            "UPDATE order_lines SET shipped_quantity = shipped_quantity + %s WHERE id = %s RETURNING order_id,"
-            " unit_price", (quantity, order_line_id))
-        if row is not None:
-            SalesDaily(self.uow).add_line(row["order_id"], shipped=quantity * row["unit_price"])
-        return row
+        return self._add_quantity(order_line_id, "shipped", quantity)
 
     def add_returned(self, order_line_id, quantity):
+        return self._add_quantity(order_line_id, "returned", quantity)
+
+    def _add_quantity(self, order_line_id, kind, quantity):
+        """`kind` ("shipped" or "returned") quantity added to the line, and its amount to the sales
+        read model, under the order's lock."""
         self._lock_order_of(order_line_id)
         row = self.uow.one(
-            "UPDATE order_lines SET returned_quantity = returned_quantity + %s WHERE id = %s"
+            f"UPDATE order_lines SET {kind}_quantity = {kind}_quantity + %s WHERE id = %s"
             " RETURNING order_id, unit_price", (quantity, order_line_id))
         if row is not None:
-            SalesDaily(self.uow).add_line(row["order_id"], returned=quantity * row["unit_price"])
+            SalesDaily(self.uow).add_line(row["order_id"], **{kind: quantity * row["unit_price"]})
         return row
 
     def add_invoiced(self, order_line_id, quantity, amount):
